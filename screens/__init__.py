@@ -1,0 +1,1 @@
+"""The Textual app and its screens. Only screens/ and themes/ import textual."""

@@ -1,0 +1,186 @@
+"""Opening the store: engines, SQLite pragmas, write transactions, migrations.
+
+SQLite runs with WAL, foreign keys and a busy timeout; a write transaction starts
+with ``BEGIN IMMEDIATE`` so two writers queue up instead of failing half-way.
+PostgreSQL write transactions lock the rows they build on (see ``repo``).
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlmodel import Session
+
+from workbench.config import redact_url
+from workbench.errors import StoreError
+from workbench.storage.migrations import HEAD_REVISION
+
+_WRITE = "workbench_write"
+
+
+class Store:
+    """An open store. Use :meth:`read` and :meth:`write` for sessions.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///PATH``, ``postgresql+psycopg://...``).
+        busy_timeout_s: how long a SQLite write waits for another writer.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 10.0):
+        self.url = url
+        self.display_url = redact_url(url)
+        self.engine = _make_engine(url, busy_timeout_s)
+        self.dialect = self.engine.dialect.name
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; nothing it does is committed."""
+        with self._errors(), Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        with self._errors(), Session(self._writer, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreError(self._describe(exc)) from None
+
+    def _describe(self, exc: DBAPIError) -> str:
+        detail = str(exc.orig) if exc.orig is not None else str(exc)
+        password = make_url(self.url).password
+        if password:
+            detail = detail.replace(str(password), "***")
+        if self.dialect == "sqlite":
+            lowered = detail.lower()
+            if "locked" in lowered or "busy" in lowered:
+                return (
+                    f"the database {self.display_url} is locked by another process "
+                    "(a write did not finish in time); try again"
+                )
+            if "readonly" in lowered or "unable to open" in lowered or "disk" in lowered:
+                return f"cannot write the database {self.display_url}: {detail}"
+        return f"database error ({self.display_url}): {detail.strip()}"
+
+
+def _make_engine(url: str, busy_timeout_s: float) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"invalid database URL {redact_url(url)!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of {database}: {exc}") from None
+        engine = create_engine(
+            parsed, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
+        )
+        _sqlite_setup(engine, busy_timeout_s)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"no driver for {redact_url(url)}: install the 'postgres' extra ({exc.name})"
+        ) from None
+
+
+def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        # Writers take the write lock at BEGIN: a read-then-write transaction can then
+        # never fail with SQLITE_BUSY half-way, and numbering stays gapless.
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def open_store(url: str, *, busy_timeout_s: float = 10.0, migrate: bool = True) -> Store:
+    """Open (and create or upgrade) the store at ``url``.
+
+    Raises:
+        StoreError: the database cannot be opened, created or migrated.
+    """
+    store = Store(url, busy_timeout_s=busy_timeout_s)
+    if migrate:
+        try:
+            if current_revision(store) != HEAD_REVISION:
+                upgrade(store)
+        except StoreError:
+            store.close()
+            raise
+        except DBAPIError as exc:
+            store.close()
+            raise StoreError(store._describe(exc)) from None
+    return store
+
+
+def current_revision(store: Store) -> str | None:
+    """The Alembic revision the database is at (None for a new database)."""
+    with store._errors(), store.engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        return row[0] if row else None
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (Alembic is imported only when needed)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with store._writer.connect() as connection:
+        if store.dialect == "postgresql":
+            # Two processes opening a new registry at once must not both create tables.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7270311)"))
+        config.attributes["connection"] = connection
+        try:
+            command.upgrade(config, revision)
+        except OperationalError as exc:
+            raise StoreError(store._describe(exc)) from None
+        connection.commit()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, None for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+

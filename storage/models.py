@@ -1,0 +1,121 @@
+"""The store's tables. Every schema change goes through a migration in ``migrations/``.
+
+Versions and label events are append-only: triggers in the database reject any
+UPDATE or DELETE of them (see the first migration), on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# JSON holds the data exactly as given; the hash is computed from canonical JSON anyway.
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(JSON, nullable=nullable))
+
+
+def _when() -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Prompt(SQLModel, table=True):
+    """A named prompt; its content lives in its versions."""
+
+    __tablename__ = "prompt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    tags: list[str] = _json()
+    created_at: datetime = _when()
+
+
+class PromptVersion(SQLModel, table=True):
+    """One immutable version of a prompt."""
+
+    __tablename__ = "prompt_version"
+    __table_args__ = (UniqueConstraint("prompt_id", "number", name="uq_prompt_version_number"),)
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    prompt_id: int = Field(sa_column=Column(ForeignKey("prompt.id"), nullable=False))
+    number: int
+    parent_id: str | None = Field(
+        default=None, sa_column=Column(ForeignKey("prompt_version.id"), nullable=True)
+    )
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    messages: list[dict[str, Any]] = _json()
+    params: dict[str, Any] = _json()
+    variables: dict[str, Any] = _json()
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    author: str = Field(sa_column=Column(String(256), nullable=False))
+    created_at: datetime = _when()
+
+
+class Label(SQLModel, table=True):
+    """A movable pointer from a name (``approved``, ``production``) to a version."""
+
+    __tablename__ = "label"
+
+    prompt_id: int = Field(sa_column=Column(ForeignKey("prompt.id"), primary_key=True))
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    version_id: str = Field(sa_column=Column(ForeignKey("prompt_version.id"), nullable=False))
+    moved_by: str = Field(sa_column=Column(String(256), nullable=False))
+    moved_at: datetime = _when()
+
+
+class LabelEvent(SQLModel, table=True):
+    """One move of a label, kept forever."""
+
+    __tablename__ = "label_event"
+    __table_args__ = (Index("ix_label_event_prompt", "prompt_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(sa_column=Column(ForeignKey("prompt.id"), nullable=False))
+    label: str = Field(sa_column=Column(String(64), nullable=False))
+    from_version_id: str | None = Field(
+        default=None, sa_column=Column(ForeignKey("prompt_version.id"), nullable=True)
+    )
+    to_version_id: str = Field(
+        sa_column=Column(ForeignKey("prompt_version.id"), nullable=False)
+    )
+    actor: str = Field(sa_column=Column(String(256), nullable=False))
+    at: datetime = _when()
+
+
+class Dataset(SQLModel, table=True):
+    """A named collection of test cases."""
+
+    __tablename__ = "dataset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    source: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class DatasetCase(SQLModel, table=True):
+    """One test case: variables, an optional reference answer and metadata."""
+
+    __tablename__ = "dataset_case"
+    __table_args__ = (UniqueConstraint("dataset_id", "position", name="uq_dataset_case_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(
+        sa_column=Column(ForeignKey("dataset.id", ondelete="CASCADE"), nullable=False)
+    )
+    position: int
+    vars: dict[str, Any] = _json()
+    expected: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    meta: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))

@@ -1,0 +1,565 @@
+"""Repository functions: everything the engine and the CLI ask of the prompt store.
+
+Each function opens its own transaction on a :class:`~workbench.storage.db.Store` and
+returns plain, detached values, so callers never hold a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
+from workbench.errors import ConflictError, NotFoundError, StoreError
+from workbench.storage.db import Store
+from workbench.storage.models import Label, LabelEvent, Prompt, PromptVersion, utcnow
+
+_COMMIT_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version as callers see it."""
+
+    prompt: str
+    number: int
+    id: str
+    parent_id: str | None
+    content_hash: str
+    content: PromptContent
+    message: str
+    author: str
+    created_at: datetime
+    labels: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``NAME@N``."""
+        return f"{self.prompt}@{self.number}"
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    """A prompt with a summary of its versions and labels."""
+
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    latest: int
+    updated_at: datetime
+    labels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabelMove:
+    """One entry of a label's history (or the result of moving it)."""
+
+    prompt: str
+    label: str
+    from_number: int | None
+    to_number: int
+    actor: str
+    at: datetime
+    from_id: str | None = None
+    to_id: str = ""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a commit did: ``created`` is False when the content equalled the latest."""
+
+    version: VersionInfo
+    created: bool
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a prompt file holds: the prompt's metadata and the content of a new version."""
+
+    name: str
+    content: PromptContent
+    description: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def commit(store: Store, draft: Draft, *, message: str, author: str) -> CommitResult:
+    """Create the prompt or its next version; nothing when the content is unchanged.
+
+    Numbers are gapless under concurrency: SQLite writers queue at ``BEGIN IMMEDIATE``;
+    on PostgreSQL the prompt row is locked, and a clash on creating the same new prompt
+    retries the whole transaction.
+    """
+    check_name(draft.name)
+    for attempt in range(_COMMIT_ATTEMPTS):
+        try:
+            with store.write() as session:
+                return _commit_once(session, store, draft, message, author)
+        except IntegrityError:
+            if attempt == _COMMIT_ATTEMPTS - 1:
+                raise StoreError(
+                    f"could not commit {draft.name}: other commits kept clashing; try again"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _commit_once(
+    session: Session, store: Store, draft: Draft, message: str, author: str
+) -> CommitResult:
+    prompt = _prompt_for_update(session, draft.name)
+    now = utcnow()
+    if prompt is None:
+        prompt = Prompt(
+            name=draft.name,
+            description=draft.description or "",
+            tags=list(draft.tags or ()),
+            created_at=now,
+        )
+        session.add(prompt)
+        session.flush()
+    else:
+        if draft.description is not None and draft.description != prompt.description:
+            prompt.description = draft.description
+        if draft.tags is not None and list(draft.tags) != list(prompt.tags):
+            prompt.tags = list(draft.tags)
+    assert prompt.id is not None
+    latest = _latest(session, prompt.id)
+    content_hash = draft.content.content_hash()
+    if latest is not None and latest.content_hash == content_hash:
+        return CommitResult(_info(session, prompt, latest), created=False)
+    parent_id = latest.id if latest is not None else None
+    data = draft.content.canonical()
+    version = PromptVersion(
+        id=version_id(prompt.name, parent_id, content_hash),
+        prompt_id=prompt.id,
+        number=(latest.number + 1) if latest is not None else 1,
+        parent_id=parent_id,
+        content_hash=content_hash,
+        messages=data["messages"],
+        params=data["params"],
+        variables=data["variables"],
+        message=message,
+        author=author,
+        created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    return CommitResult(_info(session, prompt, version), created=True)
+
+
+def _prompt_for_update(session: Session, name: str) -> Prompt | None:
+    # FOR UPDATE serialises committers of one prompt on PostgreSQL; SQLite ignores it
+    # (the whole write transaction already holds the database's write lock).
+    return session.exec(select(Prompt).where(Prompt.name == name).with_for_update()).first()
+
+
+def _latest(session: Session, prompt_id: int) -> PromptVersion | None:
+    return session.exec(
+        select(PromptVersion)
+        .where(PromptVersion.prompt_id == prompt_id)
+        .order_by(col(PromptVersion.number).desc())
+        .limit(1)
+    ).first()
+
+
+def _get_prompt(session: Session, name: str) -> Prompt:
+    prompt = session.exec(select(Prompt).where(Prompt.name == name)).first()
+    if prompt is None:
+        raise NotFoundError(f"unknown prompt {name!r}")
+    return prompt
+
+
+def _labels_by_version(session: Session, prompt_id: int) -> dict[str, list[str]]:
+    labels: dict[str, list[str]] = {}
+    for label in session.exec(
+        select(Label).where(Label.prompt_id == prompt_id).order_by(col(Label.name))
+    ):
+        labels.setdefault(label.version_id, []).append(label.name)
+    return labels
+
+
+def _info(
+    session: Session,
+    prompt: Prompt,
+    version: PromptVersion,
+    labels: dict[str, list[str]] | None = None,
+    latest_number: int | None = None,
+) -> VersionInfo:
+    assert prompt.id is not None
+    if labels is None:
+        labels = _labels_by_version(session, prompt.id)
+    if latest_number is None:
+        latest = _latest(session, prompt.id)
+        latest_number = latest.number if latest else version.number
+    names = list(labels.get(version.id, []))
+    if version.number == latest_number:
+        names.insert(0, LATEST)
+    return VersionInfo(
+        prompt=prompt.name,
+        number=version.number,
+        id=version.id,
+        parent_id=version.parent_id,
+        content_hash=version.content_hash,
+        content=PromptContent.model_validate(
+            {"messages": version.messages, "params": version.params, "variables": version.variables}
+        ),
+        message=version.message,
+        author=version.author,
+        created_at=as_utc(version.created_at),
+        labels=tuple(names),
+    )
+
+
+def _resolve(session: Session, ref: Ref) -> tuple[Prompt, PromptVersion]:
+    prompt = _get_prompt(session, ref.name)
+    assert prompt.id is not None
+    query = select(PromptVersion).where(PromptVersion.prompt_id == prompt.id)
+    if ref.number is not None:
+        version = session.exec(query.where(PromptVersion.number == ref.number)).first()
+        if version is None:
+            raise NotFoundError(f"{ref.name} has no version {ref.number}")
+        return prompt, version
+    if ref.label is not None and ref.label != LATEST:
+        label = session.get(Label, (prompt.id, ref.label))
+        if label is None:
+            raise NotFoundError(f"{ref.name} has no label {ref.label!r}")
+        version = session.get(PromptVersion, label.version_id)
+        assert version is not None
+        return prompt, version
+    version = _latest(session, prompt.id)
+    if version is None:
+        raise NotFoundError(f"{ref.name} has no versions")
+    return prompt, version
+
+
+def resolve(store: Store, ref: Ref) -> VersionInfo:
+    """The version a reference points to.
+
+    Raises:
+        NotFoundError: unknown prompt, version number or label.
+    """
+    with store.read() as session:
+        prompt, version = _resolve(session, ref)
+        return _info(session, prompt, version)
+
+
+def log(store: Store, name: str) -> list[VersionInfo]:
+    """Every version of a prompt, newest first, with its labels."""
+    with store.read() as session:
+        prompt = _get_prompt(session, name)
+        assert prompt.id is not None
+        labels = _labels_by_version(session, prompt.id)
+        versions = session.exec(
+            select(PromptVersion)
+            .where(PromptVersion.prompt_id == prompt.id)
+            .order_by(col(PromptVersion.number).desc())
+        ).all()
+        latest = versions[0].number if versions else 0
+        return [_info(session, prompt, v, labels, latest) for v in versions]
+
+
+def list_prompts(store: Store, search: str | None = None) -> list[PromptInfo]:
+    """All prompts by name, each with its newest version number and its labels."""
+    with store.read() as session:
+        query = select(Prompt).order_by(col(Prompt.name))
+        if search:
+            query = query.where(col(Prompt.name).contains(search))
+        prompts = session.exec(query).all()
+        stats = {
+            row[0]: (row[1], row[2])
+            for row in session.exec(
+                select(
+                    PromptVersion.prompt_id,
+                    func.max(PromptVersion.number),
+                    func.max(PromptVersion.created_at),
+                ).group_by(col(PromptVersion.prompt_id))
+            )
+        }
+        numbers = {
+            v_id: number
+            for v_id, number in session.exec(select(PromptVersion.id, PromptVersion.number))
+        }
+        labels: dict[int, dict[str, int]] = {}
+        for label in session.exec(select(Label).order_by(col(Label.name))):
+            labels.setdefault(label.prompt_id, {})[label.name] = numbers[label.version_id]
+        result = []
+        for prompt in prompts:
+            assert prompt.id is not None
+            latest, updated = stats.get(prompt.id, (0, prompt.created_at))
+            result.append(
+                PromptInfo(
+                    name=prompt.name,
+                    description=prompt.description,
+                    tags=tuple(prompt.tags),
+                    created_at=as_utc(prompt.created_at),
+                    latest=latest,
+                    updated_at=as_utc(updated),
+                    labels=labels.get(prompt.id, {}),
+                )
+            )
+        return result
+
+
+def get_prompt(store: Store, name: str) -> PromptInfo:
+    """One prompt's summary.
+
+    Raises:
+        NotFoundError: no such prompt.
+    """
+    for info in list_prompts(store, search=name):
+        if info.name == name:
+            return info
+    raise NotFoundError(f"unknown prompt {name!r}")
+
+
+def set_label(store: Store, ref: Ref, label: str, *, actor: str) -> LabelMove | None:
+    """Point ``label`` at the version ``ref`` names; None when it already does."""
+    check_label(label)
+    with store.write() as session:
+        prompt, version = _resolve(session, ref)
+        assert prompt.id is not None
+        existing = session.get(Label, (prompt.id, label), with_for_update=True)
+        if existing is not None and existing.version_id == version.id:
+            return None
+        now = utcnow()
+        from_id = existing.version_id if existing is not None else None
+        if existing is None:
+            session.add(
+                Label(
+                    prompt_id=prompt.id,
+                    name=label,
+                    version_id=version.id,
+                    moved_by=actor,
+                    moved_at=now,
+                )
+            )
+        else:
+            existing.version_id, existing.moved_by, existing.moved_at = version.id, actor, now
+        session.add(
+            LabelEvent(
+                prompt_id=prompt.id,
+                label=label,
+                from_version_id=from_id,
+                to_version_id=version.id,
+                actor=actor,
+                at=now,
+            )
+        )
+        session.flush()
+        return _move(session, prompt.name, label, from_id, version.id, actor, now)
+
+
+def _move(
+    session: Session,
+    prompt: str,
+    label: str,
+    from_id: str | None,
+    to_id: str,
+    actor: str,
+    at: datetime,
+) -> LabelMove:
+    def number(v_id: str | None) -> int | None:
+        if v_id is None:
+            return None
+        version = session.get(PromptVersion, v_id)
+        return version.number if version is not None else None
+
+    to_number = number(to_id)
+    assert to_number is not None
+    return LabelMove(prompt, label, number(from_id), to_number, actor, as_utc(at), from_id, to_id)
+
+
+def label_history(store: Store, name: str, label: str | None = None) -> list[LabelMove]:
+    """Every label move of a prompt, oldest first."""
+    with store.read() as session:
+        prompt = _get_prompt(session, name)
+        query = select(LabelEvent).where(LabelEvent.prompt_id == prompt.id)
+        if label is not None:
+            query = query.where(LabelEvent.label == label)
+        events = session.exec(query.order_by(col(LabelEvent.id))).all()
+        return [
+            _move(session, name, e.label, e.from_version_id, e.to_version_id, e.actor, e.at)
+            for e in events
+        ]
+
+
+@dataclass(frozen=True)
+class ImportedVersion:
+    """A version as read from an export file, with its original identity."""
+
+    id: str
+    number: int
+    parent_id: str | None
+    content: PromptContent
+    message: str
+    author: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportedPrompt:
+    """A whole prompt as read from an export file."""
+
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    versions: Sequence[ImportedVersion]
+    labels: dict[str, str]
+    label_history: Sequence[LabelMove]
+
+
+def import_prompts(
+    store: Store, prompts: Sequence[ImportedPrompt]
+) -> list[tuple[str, int, int]]:
+    """Add prompts with their histories exactly as exported, all or nothing.
+
+    Returns (name, versions added, label moves added) per prompt. Versions already
+    present (same id) are skipped; a version whose number is taken by a different
+    version is a conflict: the histories have diverged.
+    """
+    with store.write() as session:
+        return [(p.name, *_import_one(session, p)) for p in prompts]
+
+
+def _import_one(session: Session, data: ImportedPrompt) -> tuple[int, int]:
+    prompt = _prompt_for_update(session, data.name)
+    if prompt is None:
+        prompt = Prompt(
+            name=data.name,
+            description=data.description,
+            tags=list(data.tags),
+            created_at=data.created_at,
+        )
+        session.add(prompt)
+        session.flush()
+    assert prompt.id is not None
+    existing = {
+        v.number: v.id
+        for v in session.exec(
+            select(PromptVersion).where(PromptVersion.prompt_id == prompt.id)
+        )
+    }
+    added = 0
+    for version in sorted(data.versions, key=lambda v: v.number):
+        if existing.get(version.number) == version.id:
+            continue
+        if version.number in existing:
+            raise ConflictError(
+                f"{data.name}@{version.number} differs from the imported version "
+                f"{version.id[:12]}: the histories have diverged"
+            )
+        content = version.content.canonical()
+        session.add(
+            PromptVersion(
+                id=version.id,
+                prompt_id=prompt.id,
+                number=version.number,
+                parent_id=version.parent_id,
+                content_hash=version.content.content_hash(),
+                messages=content["messages"],
+                params=content["params"],
+                variables=content["variables"],
+                message=version.message,
+                author=version.author,
+                created_at=version.created_at,
+            )
+        )
+        session.flush()
+        added += 1
+    events = _import_label_history(session, prompt.id, data)
+    return added, events
+
+
+def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt) -> int:
+    known = {
+        (e.label, e.to_version_id, as_utc(e.at))
+        for e in session.exec(select(LabelEvent).where(LabelEvent.prompt_id == prompt_id))
+    }
+    added = 0
+    for move in data.label_history:
+        if (move.label, move.to_id, as_utc(move.at)) in known:
+            continue
+        session.add(
+            LabelEvent(
+                prompt_id=prompt_id,
+                label=move.label,
+                from_version_id=move.from_id,
+                to_version_id=move.to_id,
+                actor=move.actor,
+                at=move.at,
+            )
+        )
+        added += 1
+    last_moves = {m.label: m for m in data.label_history}
+    for name, v_id in data.labels.items():
+        label = session.get(Label, (prompt_id, name))
+        move = last_moves.get(name)
+        actor, at = (move.actor, move.at) if move else ("import", utcnow())
+        if label is None:
+            session.add(
+                Label(prompt_id=prompt_id, name=name, version_id=v_id, moved_by=actor, moved_at=at)
+            )
+        elif label.version_id != v_id:
+            label.version_id, label.moved_by, label.moved_at = v_id, actor, at
+    session.flush()
+    return added
+
+
+def export_prompt(store: Store, name: str) -> ImportedPrompt:
+    """A prompt with all its versions, labels and label history."""
+    with store.read() as session:
+        prompt = _get_prompt(session, name)
+        assert prompt.id is not None
+        versions = session.exec(
+            select(PromptVersion)
+            .where(PromptVersion.prompt_id == prompt.id)
+            .order_by(col(PromptVersion.number))
+        ).all()
+        labels = {
+            label.name: label.version_id
+            for label in session.exec(
+                select(Label).where(Label.prompt_id == prompt.id).order_by(col(Label.name))
+            )
+        }
+    return ImportedPrompt(
+        name=prompt.name,
+        description=prompt.description,
+        tags=tuple(prompt.tags),
+        created_at=as_utc(prompt.created_at),
+        versions=[
+            ImportedVersion(
+                id=v.id,
+                number=v.number,
+                parent_id=v.parent_id,
+                content=PromptContent.model_validate(
+                    {"messages": v.messages, "params": v.params, "variables": v.variables}
+                ),
+                message=v.message,
+                author=v.author,
+                created_at=as_utc(v.created_at),
+            )
+            for v in versions
+        ],
+        labels=labels,
+        label_history=label_history(store, name),
+    )
+
+
+def prompt_names(store: Store) -> list[str]:
+    """Every prompt's name, sorted."""
+    with store.read() as session:
+        return list(session.exec(select(Prompt.name).order_by(col(Prompt.name))).all())
+
+

@@ -1,0 +1,93 @@
+"""The app's first screen, driven through Textual's Pilot against a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from workbench.config import load_settings
+from workbench.domain import Message, PromptContent
+from workbench.screens.app import make_app
+from workbench.storage import repo
+from workbench.storage.db import open_store
+
+
+def _commit(url: str, name: str, body: str, description: str | None = None) -> None:
+    store = open_store(url)
+    content = PromptContent(messages=(Message(role="user", content=body),))
+    repo.commit(store, repo.Draft(name, content, description), message="m", author="tester")
+    store.close()
+
+
+async def _settle(pilot, app) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _cells(table: DataTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_lists_prompts_and_shows_versions(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    _commit(url, "alpha", "Hello {{ name }}", "first prompt")
+    _commit(url, "beta", "[bold]not markup[/] \x1b[31mred\x1b[0m [0]", "[link=x]y[/link]")
+    _commit(url, "beta", "second version")
+    app = make_app(load_settings())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _settle(pilot, app)
+        screen = app.screen
+        prompts = screen.query_one("#prompts", DataTable)
+        rows = _cells(prompts)
+        assert [r[0] for r in rows] == ["alpha", "beta"]
+        assert rows[1][1] == "2" and rows[1][4] == "[link=x]y[/link]"  # shown as typed
+        await pilot.press("down")
+        await _settle(pilot, app)
+        versions = screen.query_one("#versions", DataTable)
+        assert [r[0] for r in _cells(versions)] == ["2", "1"]
+        # Search narrows the list.
+        await pilot.press("slash", "a", "l", "p")
+        await _settle(pilot, app)
+        assert [r[0] for r in _cells(prompts)] == ["alpha"]
+
+
+async def test_untrusted_text_is_inert(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    _commit(url, "evil", "[bold]x[/] [0] \x1b]8;;http://e\x07link\x1b]8;;\x07 \x1b[2J")
+    app = make_app(load_settings())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _settle(pilot, app)
+        content = app.screen.query_one("#content", Static)
+        shown = str(content.render())
+        assert "[bold]x[/] [0]" in shown
+        assert "\x1b" not in shown and "\\x1b]8;;http://e\\x07" in shown
+
+
+async def test_store_error_is_shown_and_app_keeps_running(tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", f"sqlite:///{blocker}/db.sqlite")
+    app = make_app(load_settings())
+    async with app.run_test() as pilot:
+        await _settle(pilot, app)
+        status = app.screen.query_one("#status", Static)
+        assert "cannot create the folder" in str(status.render())
+        assert status.has_class("error-message")
+        await pilot.press("r")
+        await _settle(pilot, app)
+        assert app.is_running
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light", "workbench-high-contrast"])
+async def test_themes_render(tmp_path: Path, monkeypatch, theme: str) -> None:
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", f"sqlite:///{tmp_path / 'app.db'}")
+    app = make_app(load_settings())
+    async with app.run_test() as pilot:
+        app.theme = theme
+        await _settle(pilot, app)
+        assert "no prompts yet" in str(app.screen.query_one("#status", Static).render())

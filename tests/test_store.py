@@ -1,0 +1,229 @@
+"""The prompt store on SQLite and PostgreSQL: numbering, immutability, labels, datasets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from workbench.domain import Message, Params, PromptContent, parse_ref, version_id
+from workbench.errors import ConflictError, NotFoundError, ValidationError
+from workbench.storage import repo
+from workbench.storage.datasets import Case, get_dataset, list_datasets, save_dataset
+from workbench.storage.db import Store, current_revision, open_store, upgrade
+from workbench.storage.migrations import HEAD_REVISION
+
+
+def draft(name: str = "greet", body: str = "Hello {{ name }}", **params: object) -> repo.Draft:
+    content = PromptContent(
+        messages=(Message(role="system", content="Be brief."), Message(role="user", content=body)),
+        params=Params(**params),  # type: ignore[arg-type]
+        variables={"name": None},
+    )
+    return repo.Draft(name=name, content=content, description="says hi", tags=("demo",))
+
+
+def test_commit_numbers_and_ids(store: Store) -> None:
+    first = repo.commit(store, draft(), message="first", author="ada")
+    second = repo.commit(store, draft(body="Hi {{ name }}"), message="second", author="bob")
+    assert (first.created, second.created) == (True, True)
+    assert (first.version.number, second.version.number) == (1, 2)
+    assert first.version.parent_id is None
+    assert second.version.parent_id == first.version.id
+    assert second.version.id == version_id("greet", first.version.id, second.version.content_hash)
+    assert first.version.id == version_id("greet", None, first.version.content_hash)
+    assert second.version.author == "bob" and second.version.message == "second"
+    assert second.version.labels == ("latest",)
+
+
+def test_identical_content_creates_nothing(store: Store) -> None:
+    repo.commit(store, draft(), message="one", author="ada")
+    again = repo.commit(store, draft(), message="again", author="ada")
+    assert not again.created
+    assert again.version.number == 1
+    assert [v.number for v in repo.log(store, "greet")] == [1]
+
+
+def test_content_hash_covers_params(store: Store) -> None:
+    a = repo.commit(store, draft(temperature=0.2), message="a", author="x").version
+    b = repo.commit(store, draft(temperature=0.3), message="b", author="x").version
+    assert a.content_hash != b.content_hash and b.number == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE prompt_version SET message = 'changed'",
+        "UPDATE prompt_version SET messages = '[]'",
+        "DELETE FROM prompt_version",
+        "UPDATE label_event SET actor = 'mallory'",
+        "DELETE FROM label_event",
+    ],
+)
+def test_database_rejects_changing_history(store: Store, statement: str) -> None:
+    repo.commit(store, draft(), message="one", author="ada")
+    repo.set_label(store, parse_ref("greet@1"), "approved", actor="ada")
+    version = repo.resolve(store, parse_ref("greet@1"))
+    with pytest.raises(DBAPIError, match="immutable"), store.engine.begin() as conn:
+        conn.execute(text(statement))
+    assert repo.resolve(store, parse_ref("greet@1")) == version
+    assert len(repo.label_history(store, "greet")) == 1
+
+
+def test_labels_move_and_keep_history(store: Store) -> None:
+    repo.commit(store, draft(), message="one", author="ada")
+    repo.commit(store, draft(body="v2 {{ name }}"), message="two", author="ada")
+    first = repo.set_label(store, parse_ref("greet@1"), "production", actor="ada")
+    assert first is not None and (first.from_number, first.to_number) == (None, 1)
+    assert repo.set_label(store, parse_ref("greet@1"), "production", actor="ada") is None
+    moved = repo.set_label(store, parse_ref("greet@2"), "production", actor="bob")
+    assert moved is not None and (moved.from_number, moved.to_number) == (1, 2)
+    history = repo.label_history(store, "greet")
+    assert [(m.label, m.from_number, m.to_number, m.actor) for m in history] == [
+        ("production", None, 1, "ada"),
+        ("production", 1, 2, "bob"),
+    ]
+    assert repo.resolve(store, parse_ref("greet:production")).number == 2
+    assert repo.resolve(store, parse_ref("greet:latest")).number == 2
+    assert repo.resolve(store, parse_ref("greet@latest")).number == 2
+    assert repo.log(store, "greet")[0].labels == ("latest", "production")
+    assert repo.list_prompts(store)[0].labels == {"production": 2}
+
+
+def test_latest_is_reserved(store: Store) -> None:
+    repo.commit(store, draft(), message="one", author="ada")
+    with pytest.raises(ValidationError, match="latest"):
+        repo.set_label(store, parse_ref("greet@1"), "latest", actor="ada")
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("nope", "unknown prompt 'nope'"), ("greet@9", "no version 9"), ("greet:gold", "no label")],
+)
+def test_unknown_references(store: Store, ref: str, message: str) -> None:
+    repo.commit(store, draft(), message="one", author="ada")
+    with pytest.raises(NotFoundError, match=message):
+        repo.resolve(store, parse_ref(ref))
+
+
+def test_list_prompts_and_search(store: Store) -> None:
+    repo.commit(store, draft("alpha"), message="a", author="x")
+    repo.commit(store, draft("beta"), message="b", author="x")
+    repo.commit(store, draft("beta", body="again {{ name }}"), message="b2", author="x")
+    assert [(p.name, p.latest) for p in repo.list_prompts(store)] == [("alpha", 1), ("beta", 2)]
+    assert [p.name for p in repo.list_prompts(store, "bet")] == ["beta"]
+    assert repo.get_prompt(store, "alpha").tags == ("demo",)
+
+
+def test_datasets_round_trip(store: Store) -> None:
+    cases = [
+        Case({"q": "2+2", "n": 4}, "4", {"topic": "math"}),
+        Case({"q": "capital of France"}, ["Paris", "paris"], {}),
+        Case({"q": "ünïcode ✓"}),
+    ]
+    save_dataset(store, "qa", cases, source="qa.jsonl")
+    info = get_dataset(store, "qa")
+    assert info.size == 3
+    assert [c.vars for c in info.cases] == [c.vars for c in cases]
+    assert [c.expected for c in info.cases] == ["4", ["Paris", "paris"], None]
+    assert info.cases[0].metadata == {"topic": "math"}
+    with pytest.raises(ConflictError):
+        save_dataset(store, "qa", cases)
+    save_dataset(store, "qa", cases[:1], replace=True)
+    assert [(d.name, d.size) for d in list_datasets(store)] == [("qa", 1)]
+    with pytest.raises(NotFoundError):
+        get_dataset(store, "missing")
+
+
+def test_new_database_is_at_head(store: Store) -> None:
+    assert current_revision(store) == HEAD_REVISION
+
+
+def test_old_database_is_upgraded_keeping_data(db_url: str) -> None:
+    old = Store(db_url)
+    upgrade(old, "0001_prompts")
+    assert current_revision(old) == "0001_prompts"
+    repo.commit(old, draft(), message="made before datasets existed", author="ada")
+    old.close()
+    store = open_store(db_url)
+    assert current_revision(store) == HEAD_REVISION
+    assert repo.resolve(store, parse_ref("greet@1")).message == "made before datasets existed"
+    save_dataset(store, "later", [Case({"a": 1})])
+    store.close()
+
+
+def test_head_constant_and_models_match_migrations(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlmodel import SQLModel
+
+    from workbench.storage import db, models  # noqa: F401
+
+    scripts = ScriptDirectory(str(os.path.join(os.path.dirname(db.__file__), "migrations")))
+    assert scripts.get_current_head() == HEAD_REVISION
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_sqlite_pragmas(tmp_path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}", busy_timeout_s=3)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
+    store.close()
+
+
+COMMITTER = textwrap.dedent(
+    """
+    import sys
+    from workbench.domain import Message, PromptContent
+    from workbench.storage import repo
+    from workbench.storage.db import open_store
+
+    url, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = open_store(url)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    for i in range(count):
+        content = PromptContent(messages=(Message(role="user", content=f"{who} {i}"),))
+        repo.commit(store, repo.Draft("race", content), message=f"{who}{i}", author=who)
+    """
+)
+
+
+def test_two_processes_commit_gapless(db_url: str) -> None:
+    open_store(db_url).close()  # migrate once, so the race is about commits
+    count = 15
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", COMMITTER, db_url, who, str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for who in ("a", "b")
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = open_store(db_url)
+    versions = repo.log(store, "race")
+    assert sorted(v.number for v in versions) == list(range(1, 2 * count + 1))
+    assert len({v.id for v in versions}) == 2 * count
+    # Each version's parent is the one numbered just before it: one linear history.
+    by_number = {v.number: v for v in versions}
+    for n in range(2, 2 * count + 1):
+        assert by_number[n].parent_id == by_number[n - 1].id
+    store.close()

@@ -1,0 +1,110 @@
+"""Reading test cases from CSV and JSONL files.
+
+CSV follows promptfoo's conventions: every column is a variable, except
+``__expected`` (the reference answer; ``__expected1``, ``__expected2``... make a
+list), ``__metadata:KEY`` (metadata) and ``__description`` (kept as metadata).
+JSONL lines are ``{"vars": {...}, "expected": ..., "metadata": {...}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from workbench.domain import check_no_nul
+from workbench.errors import ValidationError
+from workbench.storage.datasets import Case
+
+_EXPECTED_N = re.compile(r"^__expected(\d+)$")
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Read a ``.csv`` or ``.jsonl`` file of test cases.
+
+    Raises:
+        ValidationError: unknown extension, unreadable file, or a bad row (with its line).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise ValidationError(f"{path}: dataset files are .csv or .jsonl, not {suffix or '?'}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {path}: {exc}") from None
+    if "\x00" in text:
+        raise ValidationError(f"{path}: contains a NUL byte, which cannot be stored")
+    cases = _read_csv(text, str(path)) if suffix == ".csv" else _read_jsonl(text, str(path))
+    if not cases:
+        raise ValidationError(f"{path}: no test cases")
+    for number, case in enumerate(cases, start=1):
+        try:
+            check_no_nul([case.vars, case.expected, case.metadata], "a value")
+        except ValueError as exc:
+            raise ValidationError(f"{path}: case {number}: {exc}") from None
+    return cases
+
+
+def _read_csv(text: str, source: str) -> list[Case]:
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    columns = reader.fieldnames or []
+    if not columns:
+        raise ValidationError(f"{source}: no header row")
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise ValidationError(f"{source}:1: duplicate columns {', '.join(duplicates)}")
+    cases = []
+    for row in reader:
+        if None in row:
+            raise ValidationError(f"{source}:{reader.line_num}: more fields than columns")
+        variables: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        expected: list[tuple[int, str]] = []
+        for column, value in row.items():
+            assert column is not None
+            value = value if value is not None else ""
+            if column == "__expected":
+                expected.append((0, value))
+            elif match := _EXPECTED_N.match(column):
+                expected.append((int(match.group(1)), value))
+            elif column.startswith("__metadata:"):
+                metadata[column.removeprefix("__metadata:")] = value
+            elif column.startswith("__"):
+                metadata[column.removeprefix("__")] = value
+            else:
+                variables[column] = value
+        values = [v for _, v in sorted(expected) if v != ""]
+        cases.append(
+            Case(
+                vars=variables,
+                expected=(values[0] if len(values) == 1 else values) if values else None,
+                metadata=metadata,
+            )
+        )
+    return cases
+
+
+def _read_jsonl(text: str, source: str) -> list[Case]:
+    cases = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{source}:{number}: invalid JSON: {exc.msg}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("vars", {}), dict):
+            raise ValidationError(
+                f'{source}:{number}: each line is {{"vars": {{...}}, "expected": ..., '
+                '"metadata": {...}}'
+            )
+        unknown = set(data) - {"vars", "expected", "metadata"}
+        if unknown:
+            raise ValidationError(f"{source}:{number}: unknown keys {', '.join(sorted(unknown))}")
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ValidationError(f"{source}:{number}: metadata must be an object")
+        cases.append(Case(vars=data.get("vars") or {}, expected=data.get("expected"), metadata=metadata))
+    return cases

@@ -1,0 +1,348 @@
+"""Jinja2 templates for chat messages, rendered in a sandbox with limits.
+
+Every failure is a :class:`TemplateError` naming where it happened (which message,
+which line) and what went wrong (the missing variable, the bad syntax), so the CLI
+and the app can show it as is. Undefined variables are errors, never empty strings.
+
+Limits: the sandbox blocks access to Python internals; output is capped in size;
+templates with loops or macros render under a watchdog that stops them after a
+time limit; ``*``, ``**``, ``+``, ``%`` and the padding filters refuse results
+larger than the output cap before allocating them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from workbench.errors import ValidationError
+
+T = TypeVar("T")
+
+_TEMPLATE_FILENAME = "<template>"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one render."""
+
+    max_source_chars: int = 1_000_000
+    max_output_chars: int = 1_000_000
+    timeout_s: float = 2.0
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class TemplateError(ValidationError):
+    """A template cannot be compiled or rendered.
+
+    Attributes:
+        where: which template, e.g. ``message 2 (user)``; None when unknown.
+        line: the line within the template, 1-based; None when unknown.
+        detail: what went wrong.
+    """
+
+    def __init__(self, detail: str, *, where: str | None = None, line: int | None = None):
+        self.detail = detail
+        self.where = where
+        self.line = line
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        place = ", ".join(
+            p for p in (self.where, f"line {self.line}" if self.line else None) if p
+        )
+        return f"{place}: {self.detail}" if place else self.detail
+
+    def located(self, where: str) -> TemplateError:
+        """This error with ``where`` filled in (when it was not known yet)."""
+        if self.where is None:
+            self.where = where
+            self.args = (self._text(),)
+        return self
+
+
+class TemplateSyntaxError(TemplateError):
+    """The template does not parse, or uses an unknown filter or test."""
+
+
+class UndefinedVariableError(TemplateError):
+    """A variable (or an attribute or key of one) the template needs has no value.
+
+    Attributes:
+        variable: the name that was missing.
+    """
+
+    def __init__(
+        self, detail: str, *, variable: str, where: str | None = None, line: int | None = None
+    ):
+        self.variable = variable
+        super().__init__(detail, where=where, line=line)
+
+
+class TemplateSecurityError(TemplateError):
+    """The template tried to reach something the sandbox forbids."""
+
+
+class RenderLimitError(TemplateError):
+    """The template or its output is too large, or rendering took too long."""
+
+
+class TemplateRenderError(TemplateError):
+    """Any other failure while evaluating the template (a type error, division by zero)."""
+
+
+class _Interrupted(BaseException):
+    """Raised inside a render thread by the watchdog; never escapes this module."""
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, plus size checks on operators that can allocate without bound."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, max_chars: int):
+        super().__init__(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        self.max_chars = max_chars
+        for name in ("center", "indent", "wordwrap", "truncate"):
+            self.filters[name] = _width_checked(self.filters[name], max_chars)
+        self.filters["format"] = self._checked_format(self.filters["format"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if hasattr(seq, "__len__") and isinstance(times, int):
+                    if len(seq) * times > self.max_chars:
+                        raise SecurityError("repetition result is larger than the output limit")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(right) > 1024:
+                raise SecurityError("exponent larger than 1024")
+        elif operator == "+":
+            if hasattr(left, "__len__") and hasattr(right, "__len__"):
+                if len(left) + len(right) > self.max_chars:
+                    raise SecurityError("concatenation result is larger than the output limit")
+        elif operator == "%" and isinstance(left, str):
+            _check_printf_widths(left, self.max_chars)
+        return super().call_binop(context, operator, left, right)
+
+    def _checked_format(self, original: Callable[..., str]) -> Callable[..., str]:
+        def checked(value: str, *args: Any, **kwargs: Any) -> str:
+            _check_printf_widths(str(value), self.max_chars)
+            return original(value, *args, **kwargs)
+
+        return checked
+
+
+_PRINTF_WIDTH = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_printf_widths(fmt: str, max_chars: int) -> None:
+    for width, precision in _PRINTF_WIDTH.findall(fmt):
+        for number in (width, precision):
+            if number == "*" or (number and int(number) > max_chars):
+                raise SecurityError("format width larger than the output limit")
+
+
+def _width_checked(filter_func: Callable[..., Any], max_chars: int) -> Callable[..., Any]:
+    @functools.wraps(filter_func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args[1:], *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and value > max_chars:
+                raise SecurityError("width larger than the output limit")
+        return filter_func(*args, **kwargs)
+
+    return checked
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    template: jinja2.Template
+    variables: frozenset[str]
+    needs_watchdog: bool
+
+
+@functools.cache
+def _environment(max_chars: int) -> _Sandbox:
+    return _Sandbox(max_chars)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(source: str, max_chars: int) -> _Compiled:
+    env = _environment(max_chars)
+    ast = env.parse(source)
+    # Loops and (possibly recursive) macros are the only constructs whose running time
+    # is not bounded by the size of the source and the data: they run under a watchdog.
+    unbounded = any(True for _ in ast.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
+    template = env.from_string(ast)
+    return _Compiled(template, frozenset(meta.find_undeclared_variables(ast)), unbounded)
+
+
+def compile_template(
+    source: str, *, where: str | None = None, limits: Limits = DEFAULT_LIMITS
+) -> _Compiled:
+    """Check and compile a template (cached by source).
+
+    Raises:
+        TemplateError: NUL bytes, an oversized source, or a syntax error (with its line).
+    """
+    if "\x00" in source:
+        line = source.count("\n", 0, source.index("\x00")) + 1
+        raise TemplateSyntaxError(
+            "contains a NUL byte (\\x00), which cannot be stored", where=where, line=line
+        )
+    if len(source) > limits.max_source_chars:
+        raise RenderLimitError(
+            f"template is {len(source):,} characters; the limit is {limits.max_source_chars:,}",
+            where=where,
+        )
+    try:
+        return _compile(source, limits.max_output_chars)
+    except jinja2.TemplateSyntaxError as exc:  # includes unknown filters and tests
+        raise TemplateSyntaxError(exc.message or str(exc), where=where, line=exc.lineno) from None
+    except RecursionError:
+        raise RenderLimitError("template is nested too deeply", where=where) from None
+
+
+def variables(source: str) -> set[str]:
+    """The names a template reads from its context (loop variables and ``set`` excluded).
+
+    Raises:
+        TemplateError: the template does not compile.
+    """
+    return set(compile_template(source).variables)
+
+
+def render(
+    source: str,
+    values: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> str:
+    """Render one template.
+
+    Raises:
+        TemplateError: a typed subclass for every way it can fail; nothing else escapes.
+    """
+    compiled = compile_template(source, where=where, limits=limits)
+
+    def run() -> str:
+        parts: list[str] = []
+        size = 0
+        for chunk in compiled.template.generate(dict(values)):
+            size += len(chunk)
+            if size > limits.max_output_chars:
+                raise RenderLimitError(
+                    f"output is longer than {limits.max_output_chars:,} characters"
+                )
+            parts.append(chunk)
+        return "".join(parts)
+
+    try:
+        if compiled.needs_watchdog:
+            return _with_watchdog(run, limits.timeout_s)
+        return run()
+    except _Interrupted:
+        raise RenderLimitError(
+            f"rendering took longer than {limits.timeout_s:g} s", where=where
+        ) from None
+    except TemplateError as exc:
+        raise exc.located(where) if where else exc from None
+    except Exception as exc:  # every other failure becomes a typed error with its line
+        raise _translate(exc, where) from None
+
+
+def _translate(exc: Exception, where: str | None) -> TemplateError:
+    line = _template_line(exc.__traceback__)
+    if isinstance(exc, jinja2.UndefinedError):
+        message = exc.message or str(exc)
+        match = re.match(r"'([^']*)' is undefined", message)
+        variable = match.group(1) if match else message
+        detail = f"variable {variable!r} is undefined" if match else message
+        return UndefinedVariableError(detail, variable=variable, where=where, line=line)
+    if isinstance(exc, SecurityError):
+        return TemplateSecurityError(f"not allowed: {exc}", where=where, line=line)
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateSyntaxError(exc.message or str(exc), where=where, line=exc.lineno)
+    if isinstance(exc, RecursionError | MemoryError | OverflowError):
+        return RenderLimitError(f"too large to render ({type(exc).__name__})", where=where)
+    return TemplateRenderError(f"{type(exc).__name__}: {exc}", where=where, line=line)
+
+
+def _template_line(tb: TracebackType | None) -> int | None:
+    # Jinja rewrites tracebacks so template frames carry the template's own line numbers.
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _TEMPLATE_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _with_watchdog(func: Callable[[], T], timeout_s: float) -> T:
+    """Run ``func`` in a thread; past ``timeout_s`` raise :class:`_Interrupted` inside it.
+
+    Rendered templates are pure Python bytecode, so an asynchronous exception stops a
+    runaway loop at its next instruction.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="workbench-render", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive() and thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_Interrupted)
+        )
+        thread.join(5.0)  # a thread stuck inside C code is left behind (daemon)
+        raise _Interrupted
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def render_messages(
+    messages: Sequence[Any],
+    values: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[dict[str, str]]:
+    """Render chat messages (objects with ``role`` and ``content``).
+
+    ``defaults`` are the declared variables; a default of None means the variable is
+    required. ``values`` override defaults.
+    """
+    context = {k: v for k, v in (defaults or {}).items() if v is not None}
+    context.update(values)
+    return [
+        {
+            "role": m.role,
+            "content": render(m.content, context, where=message_label(i, m.role), limits=limits),
+        }
+        for i, m in enumerate(messages)
+    ]
+
+
+def message_label(index: int, role: str) -> str:
+    """How errors name a message: ``message 2 (user)`` for index 1."""
+    return f"message {index + 1} ({role})"
