@@ -6,7 +6,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from textual.app import App
-from textual.binding import Binding
 
 from workbench.themes import GLOBAL_TCSS, THEMES
 
@@ -20,7 +19,6 @@ class WorkbenchApp(App[None]):
 
     TITLE = "Prompt Workbench"
     CSS_PATH = [GLOBAL_TCSS]
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(self, settings: Settings):
         super().__init__()

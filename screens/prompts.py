@@ -37,6 +37,10 @@ class PromptsScreen(Screen[None]):
 
     app: WorkbenchApp
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._versions: dict[str, VersionInfo] = {}
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="search prompts (/)", id="search")
@@ -103,9 +107,12 @@ class PromptsScreen(Screen[None]):
                 plain(p.description),
                 key=p.name,
             )
+        if not infos:
+            self._show_versions([])
         status = self.query_one("#status", Static)
         if infos:
-            status.update(Text(f"{len(infos)} prompts  ·  store: {self.app.store().display_url}"))
+            count = f"{len(infos)} prompt" + ("s" if len(infos) != 1 else "")
+            status.update(Text(f"{count}  ·  store: {self.app.store().display_url}"))
         elif self.query_one("#search", Input).value:
             status.update(Text("no prompt matches the search"))
         else:
@@ -137,6 +144,7 @@ class PromptsScreen(Screen[None]):
         self.app.call_from_thread(self._show_versions, versions)
 
     def _show_versions(self, versions: list[VersionInfo]) -> None:
+        self._versions = {v.id: v for v in versions}
         table = self.query_one("#versions", DataTable)
         table.clear()
         for v in versions:
@@ -150,10 +158,16 @@ class PromptsScreen(Screen[None]):
             )
         self._show_content(versions[0] if versions else None)
 
+    @on(DataTable.RowHighlighted, "#versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        version = self._versions.get(event.row_key.value or "")
+        if version is not None:
+            self._show_content(version)
+
     def _show_content(self, version: VersionInfo | None) -> None:
         content = Text()
         if version is not None:
             for message in version.content.messages:
-                content.append(f"[{message.role}]\n", style="bold")
+                content.append(f"{message.role}\n", style="bold reverse")
                 content.append(inert(message.content) + "\n\n")
         self.query_one("#content", Static).update(content)

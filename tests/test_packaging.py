@@ -14,17 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("litellm", "chromadb", "llama_cpp", "textual", "sqlalchemy", "sqlmodel", "alembic")
 
 
-def test_cli_import_loads_nothing_heavy() -> None:
+def test_cli_import_loads_nothing_heavy(tmp_path: Path) -> None:
     code = (
         "import sys, workbench.cli\n"
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert out.stdout.strip() == ""
 
 
-def test_help_runs_without_heavy_imports() -> None:
+def test_help_runs_without_heavy_imports(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from workbench.cli import cli\n"
@@ -33,7 +35,9 @@ def test_help_runs_without_heavy_imports() -> None:
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "prompts" in result.stdout and "datasets" in result.stdout
 

@@ -199,18 +199,21 @@ COMMITTER = textwrap.dedent(
 )
 
 
-def test_two_processes_commit_gapless(db_url: str) -> None:
+def test_two_processes_commit_gapless(db_url: str, tmp_path) -> None:
     open_store(db_url).close()  # migrate once, so the race is about commits
     count = 15
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", COMMITTER, db_url, who, str(count)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path,  # not the checkout, whose folders would shadow the installed package
         )
         for who in ("a", "b")
     ]
     for proc in procs:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            pytest.fail(f"committer did not start: {proc.communicate(timeout=30)[1]}")
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write("go\n")
@@ -227,3 +230,10 @@ def test_two_processes_commit_gapless(db_url: str) -> None:
     for n in range(2, 2 * count + 1):
         assert by_number[n].parent_id == by_number[n - 1].id
     store.close()
+
+
+def test_prompts_starting_alike_get_distinct_ids(store: Store) -> None:
+    a = repo.commit(store, draft("alpha"), message="same text", author="x").version
+    b = repo.commit(store, draft("beta"), message="same text", author="x").version
+    assert a.content_hash == b.content_hash
+    assert a.id != b.id
