@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from workbench.config import redact_url
-from workbench.errors import StoreError
+from workbench.config import redact_url, scrub_secrets
+from workbench.errors import StoreConflictError, StoreError
 from workbench.storage.migrations import HEAD_REVISION
 
 _WRITE = "workbench_write"
@@ -61,14 +61,13 @@ class Store:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except OperationalError as exc:
+        except IntegrityError as exc:
+            raise StoreConflictError(self._describe(exc)) from None
+        except DBAPIError as exc:  # operational, data and programming errors alike
             raise StoreError(self._describe(exc)) from None
 
     def _describe(self, exc: DBAPIError) -> str:
-        detail = str(exc.orig) if exc.orig is not None else str(exc)
-        password = make_url(self.url).password
-        if password:
-            detail = detail.replace(str(password), "***")
+        detail = scrub_secrets(str(exc.orig) if exc.orig is not None else str(exc), self.url)
         if self.dialect == "sqlite":
             lowered = detail.lower()
             if "locked" in lowered or "busy" in lowered:
@@ -105,6 +104,11 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"no driver for {redact_url(url)}: install the 'postgres' extra ({exc.name})"
+        ) from None
+    except ArgumentError:
+        raise StoreError(
+            f"unsupported database URL {redact_url(url)!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB"
         ) from None
 
 
@@ -171,7 +175,7 @@ def upgrade(store: Store, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, revision)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(store._describe(exc)) from None
         connection.commit()
 

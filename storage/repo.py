@@ -6,21 +6,22 @@ returns plain, detached values, so callers never hold a session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
-from workbench.errors import ConflictError, NotFoundError, StoreError
+from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
 from workbench.storage.models import Label, LabelEvent, Prompt, PromptVersion, utcnow
 
 _COMMIT_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,21 +103,27 @@ def commit(store: Store, draft: Draft, *, message: str, author: str) -> CommitRe
     retries the whole transaction.
     """
     check_name(draft.name)
+    return _retrying(store, lambda session: _commit_once(session, draft, message, author))
+
+
+def _retrying(store: Store, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a write transaction, again when a concurrent writer got there first.
+
+    Two PostgreSQL clients creating the same row at once (a new prompt, a new label)
+    cannot lock a row that does not exist yet: one of them hits the unique key, and a
+    retry then finds and locks the row.
+    """
     for attempt in range(_COMMIT_ATTEMPTS):
         try:
             with store.write() as session:
-                return _commit_once(session, store, draft, message, author)
-        except IntegrityError:
+                return work(session)
+        except StoreConflictError:
             if attempt == _COMMIT_ATTEMPTS - 1:
-                raise StoreError(
-                    f"could not commit {draft.name}: other commits kept clashing; try again"
-                ) from None
+                raise
     raise AssertionError("unreachable")
 
 
-def _commit_once(
-    session: Session, store: Store, draft: Draft, message: str, author: str
-) -> CommitResult:
+def _commit_once(session: Session, draft: Draft, message: str, author: str) -> CommitResult:
     prompt = _prompt_for_update(session, draft.name)
     now = utcnow()
     if prompt is None:
@@ -326,38 +333,35 @@ def get_prompt(store: Store, name: str) -> PromptInfo:
 def set_label(store: Store, ref: Ref, label: str, *, actor: str) -> LabelMove | None:
     """Point ``label`` at the version ``ref`` names; None when it already does."""
     check_label(label)
-    with store.write() as session:
-        prompt, version = _resolve(session, ref)
-        assert prompt.id is not None
-        existing = session.get(Label, (prompt.id, label), with_for_update=True)
-        if existing is not None and existing.version_id == version.id:
-            return None
-        now = utcnow()
-        from_id = existing.version_id if existing is not None else None
-        if existing is None:
-            session.add(
-                Label(
-                    prompt_id=prompt.id,
-                    name=label,
-                    version_id=version.id,
-                    moved_by=actor,
-                    moved_at=now,
-                )
-            )
-        else:
-            existing.version_id, existing.moved_by, existing.moved_at = version.id, actor, now
+    return _retrying(store, lambda session: _set_label_once(session, ref, label, actor))
+
+
+def _set_label_once(session: Session, ref: Ref, label: str, actor: str) -> LabelMove | None:
+    prompt, version = _resolve(session, ref)
+    assert prompt.id is not None
+    existing = session.get(Label, (prompt.id, label), with_for_update=True)
+    if existing is not None and existing.version_id == version.id:
+        return None
+    now = utcnow()
+    from_id = existing.version_id if existing is not None else None
+    if existing is None:
         session.add(
-            LabelEvent(
-                prompt_id=prompt.id,
-                label=label,
-                from_version_id=from_id,
-                to_version_id=version.id,
-                actor=actor,
-                at=now,
-            )
+            Label(prompt_id=prompt.id, name=label, version_id=version.id, moved_by=actor, moved_at=now)
         )
-        session.flush()
-        return _move(session, prompt.name, label, from_id, version.id, actor, now)
+    else:
+        existing.version_id, existing.moved_by, existing.moved_at = version.id, actor, now
+    session.add(
+        LabelEvent(
+            prompt_id=prompt.id,
+            label=label,
+            from_version_id=from_id,
+            to_version_id=version.id,
+            actor=actor,
+            at=now,
+        )
+    )
+    session.flush()
+    return _move(session, prompt.name, label, from_id, version.id, actor, now)
 
 
 def _move(
@@ -440,7 +444,7 @@ def _import_one(session: Session, data: ImportedPrompt) -> tuple[int, int]:
             name=data.name,
             description=data.description,
             tags=list(data.tags),
-            created_at=data.created_at,
+            created_at=as_utc(data.created_at),
         )
         session.add(prompt)
         session.flush()
@@ -483,6 +487,11 @@ def _import_one(session: Session, data: ImportedPrompt) -> tuple[int, int]:
 
 
 def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt) -> int:
+    """Add the moves this store lacks; each label then points where its newest move says.
+
+    An older export never moves a label back: a label moved here after the export keeps
+    its place, because its newest move is the local one.
+    """
     known = {
         (e.label, e.to_version_id, as_utc(e.at))
         for e in session.exec(select(LabelEvent).where(LabelEvent.prompt_id == prompt_id))
@@ -498,21 +507,33 @@ def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt
                 from_version_id=move.from_id,
                 to_version_id=move.to_id,
                 actor=move.actor,
-                at=move.at,
+                at=as_utc(move.at),
             )
         )
         added += 1
-    last_moves = {m.label: m for m in data.label_history}
-    for name, v_id in data.labels.items():
+    session.flush()
+    newest: dict[str, LabelEvent] = {}
+    for event in session.exec(
+        select(LabelEvent)
+        .where(LabelEvent.prompt_id == prompt_id)
+        .order_by(col(LabelEvent.at), col(LabelEvent.id))
+    ):
+        newest[event.label] = event
+    for name, event in newest.items():
         label = session.get(Label, (prompt_id, name))
-        move = last_moves.get(name)
-        actor, at = (move.actor, move.at) if move else ("import", utcnow())
         if label is None:
             session.add(
-                Label(prompt_id=prompt_id, name=name, version_id=v_id, moved_by=actor, moved_at=at)
+                Label(
+                    prompt_id=prompt_id,
+                    name=name,
+                    version_id=event.to_version_id,
+                    moved_by=event.actor,
+                    moved_at=as_utc(event.at),
+                )
             )
-        elif label.version_id != v_id:
-            label.version_id, label.moved_by, label.moved_at = v_id, actor, at
+        elif label.version_id != event.to_version_id:
+            label.version_id, label.moved_by = event.to_version_id, event.actor
+            label.moved_at = as_utc(event.at)
     session.flush()
     return added
 

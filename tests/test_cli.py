@@ -334,3 +334,98 @@ def test_import_conflict_rolls_back_everything(
     assert result.exit_code == 1 and "histories have diverged" in result.stderr
     names = [p["name"] for p in json.loads(run("prompts", "list", "--json").stdout)]
     assert names == ["greet"]  # aok (imported before the clash) was rolled back
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nmessages:\n  - {role: user, content: hi}\nvariables:\n  x: {1: a}\n", "non-string key"),
+        ("name: x\nmessages:\n  - {role: user, content: hi}\nvariables:\n  x: .nan\n", "JSON cannot"),
+        ("name: x\nmessages:\n  - {role: user, content: hi}\nvariables:\n  x: !!binary aGk=\n", "bytes"),
+        ("name: x\nmessages:\n  - {role: user, content: hi}\nvariables:\n  x: !!set {a}\n", "set"),
+        ("name: x\nmessages:\n  - {role: user, content: hi}\nvariables:\n  x: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
+        ("a: &a [1, 2]\nb: *a\n", "aliases"),
+        ("name: x\nmessages:\n  - {role: user, content: '" + "{% for i in [1] %}" * 30 + "'}\n", "greet.yaml:"),
+    ],
+)
+def test_more_invalid_prompt_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "greet.yaml"
+    path.write_text(text)
+    result = run("prompts", "commit", str(path), "-m", "bad")
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_dates_in_prompt_files_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("name: d\nmessages:\n  - {role: user, content: '{{ day }}'}\nvariables:\n  day: 2024-01-01\n")
+    assert run("prompts", "commit", str(path), "-m", "d").exit_code == 0
+    assert run("prompts", "render", "d").stdout == "[user]\n2024-01-01\n"
+
+
+@pytest.mark.parametrize("ref", ["greet@²", "greet@99999999999999999999", "greet@0", "greet@-1", "greet:"])
+def test_odd_references(prompt_file: Path, ref: str) -> None:
+    run("prompts", "commit", str(prompt_file), "-m", "one")
+    result = run("prompts", "show", ref)
+    assert result.exit_code == 1 and "invalid reference" in result.stderr
+
+
+def test_big_csv_cells_and_odd_jsonl(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text("doc\n" + "x" * 200_000 + "\n")
+    assert run("datasets", "import", str(big), "--name", "big").exit_code == 0
+    for name, text, message in [
+        ("nan.jsonl", '{"vars": {"a": NaN}}\n', "JSON cannot represent"),
+        ("deep.jsonl", '{"vars": {"a": ' + "[" * 5000 + "]" * 5000 + "}}\n", "nested"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text)
+        result = run("datasets", "import", str(path), "--name", "d")
+        assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        ("WORKBENCH_DATABASE", "{bad", "invalid WORKBENCH_* environment variable"),
+        ("WORKBENCH_DATABASE__BUSY_TIMEOUT_S", "inf", "busy_timeout_s"),
+        ("WORKBENCH_DATABASE__URL", "foo://x/y", "unsupported database URL"),
+        ("WORKBENCH_DATABASE__URL", "not a url", "invalid database URL"),
+        ("WORKBENCH_USER__NAME", "x" * 300, "user.name"),
+    ],
+)
+def test_bad_settings_are_clear_errors(monkeypatch, env: str, value: str, message: str) -> None:
+    monkeypatch.setenv(env, value)
+    result = run("prompts", "list")
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_non_utf8_config_file() -> None:
+    from workbench.config import config_path
+
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"[user]\nname = \"\xff\xfe\"\n")
+    result = run("prompts", "list")
+    assert result.exit_code == 1 and "not UTF-8" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://bob:my secret@127.0.0.1:1/db",
+        "postgresql+psycopg://bob@127.0.0.1:1/db?password=hunter2",
+        "postgresql+psycopg://bob:p%40ss%20word@127.0.0.1:1/db",
+    ],
+)
+def test_passwords_never_printed(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    shown = run("config", "show").stdout + run("config", "show", "--json").stdout
+    failed = run("prompts", "list")
+    assert failed.exit_code == 1
+    for secret in ("my secret", "hunter2", "p%40ss%20word", "p@ss word"):
+        assert secret not in shown + failed.output
+    assert "***" in shown

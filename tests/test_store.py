@@ -237,3 +237,18 @@ def test_prompts_starting_alike_get_distinct_ids(store: Store) -> None:
     b = repo.commit(store, draft("beta"), message="same text", author="x").version
     assert a.content_hash == b.content_hash
     assert a.id != b.id
+
+
+def test_concurrent_first_moves_of_a_label(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo.commit(store, draft(), message="one", author="ada")
+    with ThreadPoolExecutor(8) as pool:
+        moves = list(
+            pool.map(
+                lambda i: repo.set_label(store, parse_ref("greet@1"), "gold", actor=f"u{i}"),
+                range(8),
+            )
+        )
+    assert sum(m is not None for m in moves) == 1
+    assert len(repo.label_history(store, "greet", "gold")) == 1

@@ -94,6 +94,22 @@ def test_sandbox_blocks_python_internals(source: str, tmp_path: Path) -> None:
         "{{ '%999999999d' % 1 }}",
         "{{ 2 ** 100000000 }}",
         "{% for i in range(100) %}{{ 'y' * 20000 }}{% endfor %}",
+        # Each of these once allocated hundreds of MB (or ran for minutes) before a check.
+        "{{ 'a'.ljust(300000000) }}",
+        "{{ 'a'.center(300000000) }}",
+        "{{ '{:>300000000}'.format(1) }}",
+        "{{ '{:>{w}}'.format(1, w=300000000) }}",
+        "{% set a = 'x' * 90000 %}{{ ([a] * 300) | join }}",
+        "{{ ('x' * 90000) | replace('x', 'yyyyyyy') }}",
+        "{{ ('x' * 90000).replace('x', 'yyyyyyy') }}",
+        "{% set a = 'x' * 60000 %}{% set b = a ~ a %}{% set c = b ~ b %}{{ c | length }}",
+        "{% set a = [1] %}" + "{% set a = [a, a] %}" * 40 + "{{ a }}",
+        "{% set a = [1] %}" + "{% set a = [a, a] %}" * 40 + "{{ a | string | length }}",
+        "{% set a = [1] %}" + "{% set a = [a, a] %}" * 40 + "{{ a | tojson | length }}",
+        "{% set a = [1] %}" + "{% set a = [a, a] %}" * 40 + "{{ (a ~ '') | length }}",
+        "{% set a = 9 ** 1024 %}{% set b = a ** 1024 %}{{ b ** 1024 > 1 }}",
+        "{% set b = 9 ** 1024 %}" + "{% set b = b * b %}" * 30 + "{{ 1 }}",
+        "{{ '%s%s' % ('x' * 90000, 'x' * 90000) }}",
     ],
 )
 def test_output_size_is_capped(source: str) -> None:
@@ -156,3 +172,28 @@ def test_fuzz_every_template_renders_or_raises_a_typed_error(source: str) -> Non
         assert isinstance(out, str)
         assert len(out) <= limits.max_output_chars
     assert not Path("PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(2) %}" * 30 + "{% endfor %}" * 30,
+        "{% if 1 %}" * 200 + "{% endif %}" * 200,
+    ],
+)
+def test_deep_nesting_is_a_typed_error(source: str) -> None:
+    with pytest.raises(RenderLimitError, match="nested too deeply"):
+        templates.render(source, {})
+
+
+def test_ordinary_operations_still_work() -> None:
+    source = (
+        "{{ 'x' * 3 ~ 'y' }}|{{ [1, 2] | join(',') }}|{{ 'a-b'.replace('-', '+') }}|"
+        "{{ '{:>4}'.format(7) }}|{{ '%05d' % 42 }}|{{ 2 ** 10 }}|{{ {'k': [1]} }}"
+    )
+    assert templates.render(source, {}) == "xxxy|1,2|a+b|   7|00042|1024|{'k': [1]}"
+
+
+def test_compile_time_is_capped() -> None:
+    with pytest.raises(RenderLimitError, match="compiling took longer"):
+        templates.render("{{ a }}" * 20000, {"a": 1}, limits=Limits(compile_timeout_s=0.05))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -67,7 +67,7 @@ class DatabaseSettings(BaseModel):
     url: str = Field(default_factory=default_database_url)
     """SQLAlchemy URL of the store: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
 
-    busy_timeout_s: float = Field(default=10.0, gt=0)
+    busy_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     """How long a write waits for another process's write to finish before failing."""
 
 
@@ -76,7 +76,7 @@ class UserSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default_factory=default_user_name, min_length=1)
+    name: str = Field(default_factory=default_user_name, min_length=1, max_length=256)
     """Recorded on every version, label move, review and approval."""
 
 
@@ -117,6 +117,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise WorkbenchError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise WorkbenchError(f"config file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except SettingsError as exc:  # e.g. WORKBENCH_DATABASE='{not json'
+        raise WorkbenchError(f"invalid WORKBENCH_* environment variable: {exc}") from None
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
@@ -126,12 +132,49 @@ def load_settings(**overrides: Any) -> Settings:
         ) from None
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
+_SECRET_PARAMS = ("password", "pass", "passwd", "secret", "token", "api_key", "apikey", "key")
+
+
+def _url_secrets(url: str) -> tuple[str, list[str]]:
+    """The URL with its secrets replaced by ``***``, and the secrets found."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url, []
+    secrets: list[str] = []
+    rest, qsep, query = rest.partition("?")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")  # a password may itself hold '@'
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
+            secrets.append(password)
+            netloc = f"{user}:***@{host}"
+    if qsep:
+        params = []
+        for param in query.split("&"):
+            name, eq, value = param.partition("=")
+            if eq and value and name.lower() in _SECRET_PARAMS:
+                secrets.append(value)
+                value = "***"
+            params.append(f"{name}{eq}{value}")
+        query = "&".join(params)
+    return f"{scheme}://{netloc}{slash}{path}{qsep}{query}", secrets
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of a database URL: ``postgresql://u:***@host/db``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", url)
+    """A URL fit to show: password and secret query parameters replaced by ``***``."""
+    return _url_secrets(url)[0]
+
+
+def scrub_secrets(text: str, url: str) -> str:
+    """``text`` (an error message, say) with every secret of ``url`` replaced by ``***``."""
+    from urllib.parse import unquote
+
+    for secret in _url_secrets(url)[1]:
+        for form in {secret, unquote(secret)}:
+            if form:
+                text = text.replace(form, "***")
+    return text.replace(url, redact_url(url))
 
 
 def to_toml(data: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from workbench.domain import check_no_nul
+from workbench.domain import check_plain_data
 from workbench.errors import ValidationError
 from workbench.storage.datasets import Case
 
@@ -41,24 +41,35 @@ def read_cases(path: Path) -> list[Case]:
         raise ValidationError(f"{path}: no test cases")
     for number, case in enumerate(cases, start=1):
         try:
-            check_no_nul([case.vars, case.expected, case.metadata], "a value")
+            check_plain_data([case.vars, case.expected, case.metadata], "a value")
         except ValueError as exc:
             raise ValidationError(f"{path}: case {number}: {exc}") from None
     return cases
 
 
 def _read_csv(text: str, source: str) -> list[Case]:
+    # Long documents in a cell are normal for prompts; the default limit is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     reader = csv.DictReader(text.splitlines(keepends=True))
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise ValidationError(f"{source}:1: invalid CSV header: {exc}") from None
     if not columns:
         raise ValidationError(f"{source}: no header row")
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
         raise ValidationError(f"{source}:1: duplicate columns {', '.join(duplicates)}")
+    rows = []
+    try:
+        for row in reader:
+            if None in row:
+                raise ValidationError(f"{source}:{reader.line_num}: more fields than columns")
+            rows.append(row)
+    except csv.Error as exc:
+        raise ValidationError(f"{source}:{reader.line_num}: invalid CSV: {exc}") from None
     cases = []
-    for row in reader:
-        if None in row:
-            raise ValidationError(f"{source}:{reader.line_num}: more fields than columns")
+    for row in rows:
         variables: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         expected: list[tuple[int, str]] = []
@@ -95,6 +106,8 @@ def _read_jsonl(text: str, source: str) -> list[Case]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"{source}:{number}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ValidationError(f"{source}:{number}: nested too deeply") from None
         if not isinstance(data, dict) or not isinstance(data.get("vars", {}), dict):
             raise ValidationError(
                 f'{source}:{number}: each line is {{"vars": {{...}}, "expected": ..., '

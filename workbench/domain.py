@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any, Literal
 
@@ -71,6 +72,19 @@ class Params(BaseModel):
         # `response_format: json_object` is shorthand for OpenAI's {"type": "json_object"}.
         return {"type": value} if isinstance(value, str) else value
 
+    @field_validator("response_format", "stop")
+    @classmethod
+    def _plain(cls, value: Any) -> Any:
+        check_plain_data(value, "a parameter")
+        return value
+
+    @field_validator("temperature", "top_p")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
 
 class PromptContent(BaseModel):
     """What a version holds and what its hash covers."""
@@ -87,7 +101,7 @@ class PromptContent(BaseModel):
         for name in value:
             if not VARIABLE_PATTERN.match(name):
                 raise ValueError(f"variable name {name!r} is not an identifier")
-        check_no_nul(value, "variable default")
+        check_plain_data(value, "a variable default")
         return value
 
     def canonical(self) -> dict[str, Any]:
@@ -107,17 +121,35 @@ class PromptContent(BaseModel):
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
 
-def check_no_nul(value: Any, what: str) -> None:
-    """Refuse NUL bytes anywhere in nested data (PostgreSQL text cannot hold them)."""
+def check_plain_data(value: Any, what: str, _depth: int = 0) -> None:
+    """Refuse anything JSON cannot carry exactly, and NUL bytes (PostgreSQL rejects them).
+
+    Allowed: strings, booleans, integers, finite floats, null, lists, and mappings with
+    string keys, nested at most 64 deep.
+
+    Raises:
+        ValueError: naming the problem (pydantic turns it into a validation error).
+    """
+    if _depth > 64:
+        raise ValueError(f"{what} is nested more than 64 levels deep")
     if isinstance(value, str):
         _no_nul(value, what)
+    elif value is None or isinstance(value, bool | int):
+        return
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{what} holds {value}, which JSON cannot represent")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_no_nul(key, what)
-            check_no_nul(item, what)
+            if not isinstance(key, str):
+                raise ValueError(f"{what} has a non-string key {key!r}; quote it")
+            _no_nul(key, what)
+            check_plain_data(item, what, _depth + 1)
     elif isinstance(value, list | tuple):
         for item in value:
-            check_no_nul(item, what)
+            check_plain_data(item, what, _depth + 1)
+    else:
+        raise ValueError(f"{what} holds a {type(value).__name__}; use strings, numbers, lists, maps")
 
 
 def canonical_json(data: Any) -> str:
@@ -185,7 +217,7 @@ def parse_ref(text: str) -> Ref:
         name, _, tail = text.partition("@")
         if tail == LATEST:
             label = LATEST
-        elif tail.isdigit() and int(tail) > 0:
+        elif re.fullmatch(r"[1-9][0-9]{0,8}", tail):
             number = int(tail)
         else:
             raise ValidationError(f"invalid reference {text!r}: after '@' put a version number")

@@ -25,3 +25,7 @@ class ConflictError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The database cannot be used: locked, unwritable, unreachable or corrupt."""
+
+
+class StoreConflictError(StoreError):
+    """The database refused a write that clashed with another (a unique key, a trigger)."""

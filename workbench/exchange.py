@@ -12,14 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from workbench.domain import PromptContent, version_id
-from workbench.errors import ValidationError
+from workbench import yamlio
+from workbench.domain import PromptContent, check_label, check_name, version_id
+from workbench.errors import ValidationError, WorkbenchError
 from workbench.storage import repo
 from workbench.storage.db import Store
-from workbench.yamlio import dump
+from workbench.storage.repo import as_utc
 
 FORMAT = "workbench.prompt/v1"
 
@@ -61,13 +62,26 @@ def prompt_to_data(prompt: repo.ImportedPrompt) -> dict[str, Any]:
 
 
 def export_all(store: Store, folder: Path, names: list[str] | None = None) -> list[Path]:
-    """Write one ``NAME.yaml`` per prompt into ``folder``; returns the files written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in names if names is not None else repo.prompt_names(store):
-        path = folder / f"{name}.yaml"
-        _write_atomically(path, dump(prompt_to_data(repo.export_prompt(store, name))))
-        written.append(path)
+    """Write one ``NAME.yaml`` per prompt into ``folder``; returns the files written.
+
+    Everything is read from the store before the first file is written, so an unknown
+    name writes nothing; each file is replaced atomically.
+
+    Raises:
+        NotFoundError: an unknown prompt name.
+        WorkbenchError: the folder cannot be created or written.
+    """
+    chosen = names if names is not None else repo.prompt_names(store)
+    texts = {name: yamlio.dump(prompt_to_data(repo.export_prompt(store, name))) for name in chosen}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in texts.items():
+            path = folder / f"{name}.yaml"
+            _write_atomically(path, text)
+            written.append(path)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
     return written
 
 
@@ -77,72 +91,151 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; exports are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _ExportedVersion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    id: str
+    parent: str | None
+    content_hash: str
+    message: str
+    author: str = Field(min_length=1, max_length=256)
+    created_at: datetime
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    variables: dict[str, Any]
+
+
+class _ExportedMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    from_: int | None = Field(alias="from")
+    to: int
+    by: str = Field(min_length=1, max_length=256)
+    at: datetime
+
+
+class _ExportFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    name: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime
+    labels: dict[str, int] = Field(default_factory=dict)
+    versions: list[_ExportedVersion] = Field(min_length=1)
+    label_history: list[_ExportedMove] = Field(default_factory=list)
+
+
 def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
-    """Check an export file's data and turn it into what :func:`repo.import_prompt` takes.
+    """Check an export file's data and turn it into what :func:`repo.import_prompts` takes.
+
+    Versions must form one chain numbered 1..N, each the child of the one before, with
+    hashes and ids that match their content: what a store can have produced.
 
     Raises:
-        ValidationError: wrong format, a missing field, or a hash or id that does not match.
+        ValidationError: wrong format, a missing or mistyped field, a broken chain, or a
+            hash or id that does not match.
     """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValidationError(f"{source}: not a workbench prompt export (format {FORMAT})")
     try:
-        versions = []
-        by_number: dict[int, str] = {}
-        for raw in data["versions"]:
-            content = PromptContent.model_validate(
-                {k: raw[k] for k in ("messages", "params", "variables")}
-            )
-            digest = content.content_hash()
-            if digest != raw["content_hash"]:
-                raise ValidationError(
-                    f"{source}: version {raw['number']}: content does not match its hash"
-                )
-            if version_id(data["name"], raw["parent"], digest) != raw["id"]:
-                raise ValidationError(f"{source}: version {raw['number']}: id does not match")
-            by_number[int(raw["number"])] = raw["id"]
-            versions.append(
-                repo.ImportedVersion(
-                    id=raw["id"],
-                    number=int(raw["number"]),
-                    parent_id=raw["parent"],
-                    content=content,
-                    message=str(raw["message"]),
-                    author=str(raw["author"]),
-                    created_at=datetime.fromisoformat(raw["created_at"]),
-                )
-            )
-        history = [
-            repo.LabelMove(
-                prompt=data["name"],
-                label=m["label"],
-                from_number=m["from"],
-                to_number=m["to"],
-                actor=m["by"],
-                at=datetime.fromisoformat(m["at"]),
-                from_id=by_number[m["from"]] if m["from"] is not None else None,
-                to_id=by_number[m["to"]],
-            )
-            for m in data.get("label_history") or []
-        ]
-        return repo.ImportedPrompt(
-            name=data["name"],
-            description=data.get("description") or "",
-            tags=tuple(data.get("tags") or ()),
-            created_at=datetime.fromisoformat(data["created_at"]),
-            versions=versions,
-            labels={name: by_number[n] for name, n in (data.get("labels") or {}).items()},
-            label_history=history,
+        parsed = _ExportFile.model_validate(data)
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ValidationError(f"{source}: {field}: {err['msg']}") from None
+    try:
+        check_name(parsed.name)
+        for label in parsed.labels:
+            check_label(label)
+        for move in parsed.label_history:
+            check_label(move.label)
+    except ValidationError as exc:
+        raise ValidationError(f"{source}: {exc}") from None
+    versions = [_check_version(parsed, raw, index, source) for index, raw in enumerate(parsed.versions)]
+    by_number = {v.number: v.id for v in versions}
+
+    def known(number: int, what: str) -> str:
+        if number not in by_number:
+            raise ValidationError(f"{source}: {what} names version {number}, which is not in the file")
+        return by_number[number]
+
+    history = [
+        repo.LabelMove(
+            prompt=parsed.name,
+            label=m.label,
+            from_number=m.from_,
+            to_number=m.to,
+            actor=m.by,
+            at=as_utc(m.at),
+            from_id=known(m.from_, f"a move of {m.label}") if m.from_ is not None else None,
+            to_id=known(m.to, f"a move of {m.label}"),
         )
-    except (KeyError, TypeError, ValueError, PydanticValidationError) as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise ValidationError(f"{source}: malformed export ({type(exc).__name__}: {exc})") from None
+        for m in parsed.label_history
+    ]
+    last_move = {m.label: m.to for m in sorted(parsed.label_history, key=lambda m: as_utc(m.at))}
+    for name, number in parsed.labels.items():
+        if last_move.get(name) != number:
+            raise ValidationError(
+                f"{source}: label {name} points to version {number}, but its last move in "
+                "label_history does not"
+            )
+    return repo.ImportedPrompt(
+        name=parsed.name,
+        description=parsed.description,
+        tags=tuple(parsed.tags),
+        created_at=as_utc(parsed.created_at),
+        versions=versions,
+        labels={name: known(n, f"label {name}") for name, n in parsed.labels.items()},
+        label_history=history,
+    )
+
+
+def _check_version(
+    parsed: _ExportFile, raw: _ExportedVersion, index: int, source: str
+) -> repo.ImportedVersion:
+    where = f"{source}: version {raw.number}"
+    if raw.number != index + 1:
+        raise ValidationError(f"{where}: versions must be numbered 1, 2, 3... in order")
+    expected_parent = parsed.versions[index - 1].id if index else None
+    if raw.parent != expected_parent:
+        raise ValidationError(f"{where}: its parent must be version {index or 'none'}")
+    try:
+        content = PromptContent.model_validate(
+            {"messages": raw.messages, "params": raw.params, "variables": raw.variables}
+        )
+    except PydanticValidationError as exc:
+        raise ValidationError(f"{where}: {exc.errors()[0]['msg']}") from None
+    digest = content.content_hash()
+    if digest != raw.content_hash:
+        raise ValidationError(f"{where}: content does not match its hash")
+    if version_id(parsed.name, raw.parent, digest) != raw.id:
+        raise ValidationError(f"{where}: id does not match")
+    return repo.ImportedVersion(
+        id=raw.id,
+        number=raw.number,
+        parent_id=raw.parent,
+        content=content,
+        message=raw.message,
+        author=raw.author,
+        created_at=as_utc(raw.created_at),
+    )
 
 
 def read_folder(folder: Path) -> list[repo.ImportedPrompt]:
@@ -152,9 +245,10 @@ def read_folder(folder: Path) -> list[repo.ImportedPrompt]:
     prompts = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"{path}: cannot read: {exc}") from None
+        data, _ = yamlio.load(text, str(path))
         prompts.append(data_to_prompt(data, str(path)))
     return prompts
 

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from workbench import templates
+from workbench import templates, yamlio
 from workbench.domain import Message, Params, PromptContent, check_name
 from workbench.errors import ValidationError
 
@@ -60,14 +60,7 @@ def load_prompt_file(path: Path) -> Loaded:
 
 def parse_prompt_file(text: str, filename: str = "<prompt>") -> Loaded:
     """Parse the text of a prompt file (see :func:`load_prompt_file`)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError(f"{where}: invalid YAML: {problem}") from None
+    data, root = yamlio.load(text, filename)
     if not isinstance(data, dict) or root is None:
         raise ValidationError(
             f"{filename}: a prompt file is a mapping with at least 'name' and 'messages'"
@@ -150,8 +143,6 @@ def _template_file_line(root: yaml.Node, index: int, template_line: int | None) 
 
 def dump_prompt_file(loaded_name: str, content: PromptContent, **extra: Any) -> str:
     """The prompt file that commits ``content`` (used by ``prompts show --yaml``)."""
-    from workbench.yamlio import dump
-
     data: dict[str, Any] = {"name": loaded_name}
     data.update({k: v for k, v in extra.items() if v})
     canonical = content.canonical()
@@ -160,4 +151,4 @@ def dump_prompt_file(loaded_name: str, content: PromptContent, **extra: Any) -> 
         data["params"] = canonical["params"]
     if canonical["variables"]:
         data["variables"] = canonical["variables"]
-    return dump(data)
+    return yamlio.dump(data)

@@ -5,9 +5,11 @@ which line) and what went wrong (the missing variable, the bad syntax), so the C
 and the app can show it as is. Undefined variables are errors, never empty strings.
 
 Limits: the sandbox blocks access to Python internals; output is capped in size;
-templates with loops or macros render under a watchdog that stops them after a
-time limit; ``*``, ``**``, ``+``, ``%`` and the padding filters refuse results
-larger than the output cap before allocating them.
+compiling and rendering run under a watchdog that stops them after a time limit;
+operators (``*``, ``**``, ``+``, ``%``, ``~``), string methods and the filters that
+pad, join, replace or stringify refuse results larger than the output cap before
+allocating them, and integers past 65,536 bits (whose arithmetic runs in C, where
+the watchdog cannot reach) are refused.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from workbench.errors import ValidationError
@@ -36,9 +39,10 @@ _TEMPLATE_FILENAME = "<template>"
 class Limits:
     """Caps on one render."""
 
-    max_source_chars: int = 1_000_000
+    max_source_chars: int = 500_000
     max_output_chars: int = 1_000_000
     timeout_s: float = 2.0
+    compile_timeout_s: float = 5.0
 
 
 DEFAULT_LIMITS = Limits()
@@ -107,52 +111,191 @@ class _Interrupted(BaseException):
     """Raised inside a render thread by the watchdog; never escapes this module."""
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox, plus size checks on operators that can allocate without bound."""
+_INT_BITS = 64 * 1024  # integers past this many bits cost real CPU in C, uninterruptibly
 
+
+class _Generator(CodeGenerator):
+    """Jinja's code generator, with ``~`` routed through a size check."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, plus checks that refuse results larger than the output cap
+    before they are allocated: operators, ``~``, string methods and the filters that
+    pad, join, replace or stringify."""
+
+    code_generator_class = _Generator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, max_chars: int):
         super().__init__(
-            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            finalize=self._finalize,
         )
         self.max_chars = max_chars
+        del self.globals["lipsum"]  # generates text on demand; nothing a prompt needs
         for name in ("center", "indent", "wordwrap", "truncate"):
             self.filters[name] = _width_checked(self.filters[name], max_chars)
+        for name in ("string", "tojson", "pprint", "join", "list"):
+            self.filters[name] = self._value_checked(self.filters[name])
         self.filters["format"] = self._checked_format(self.filters["format"])
+        self.filters["replace"] = self._checked_replace(self.filters["replace"])
+
+    def _refuse_if_large(self, *values: Any, extra: int = 0) -> None:
+        if _size_exceeds(values, self.max_chars - extra):
+            raise SecurityError("the result would be larger than the output limit")
+
+    def _finalize(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            self._refuse_if_large(value)
+        return value
+
+    def checked_concat(self, parts: tuple[Any, ...]) -> str:
+        """What ``a ~ b`` compiles to: the parts joined, if the result fits."""
+        self._refuse_if_large(*parts)
+        return "".join(str(p) for p in parts)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        ints = isinstance(left, int) and isinstance(right, int)
         if operator == "*":
+            if ints and left.bit_length() + right.bit_length() > _INT_BITS:
+                raise SecurityError("integer result too large")
             for seq, times in ((left, right), (right, left)):
-                if hasattr(seq, "__len__") and isinstance(times, int):
-                    if len(seq) * times > self.max_chars:
+                if hasattr(seq, "__len__") and isinstance(times, int) and times > 0:
+                    if _size_exceeds(seq, self.max_chars // times):
                         raise SecurityError("repetition result is larger than the output limit")
         elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(right) > 1024:
-                raise SecurityError("exponent larger than 1024")
-        elif operator == "+":
-            if hasattr(left, "__len__") and hasattr(right, "__len__"):
-                if len(left) + len(right) > self.max_chars:
-                    raise SecurityError("concatenation result is larger than the output limit")
+            if ints and right > 0 and abs(left) > 1 and left.bit_length() * right > _INT_BITS:
+                raise SecurityError("integer result too large")
+        elif operator == "+" and not ints:
+            self._refuse_if_large(left, right)
         elif operator == "%" and isinstance(left, str):
             _check_printf_widths(left, self.max_chars)
+            self._refuse_if_large(left, right)
         return super().call_binop(context, operator, left, right)
 
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(obj, "__self__", None)
+        if isinstance(owner, str | bytes | list | tuple | dict):
+            self._check_method(owner, getattr(obj, "__name__", ""), args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # Jinja hands templates a wrapper for str.format at attribute access; check it too.
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        owner, name = value.__self__, value.__name__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            self._check_method(owner, name, args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+    def _check_method(self, owner: Any, name: str, args: tuple, kwargs: dict) -> None:
+        values = (*args, *kwargs.values())
+        for value in values:
+            if isinstance(value, int) and not isinstance(value, bool) and value > self.max_chars:
+                raise SecurityError(f"{name}: argument larger than the output limit")
+        if isinstance(owner, str):
+            if name in ("format", "format_map"):
+                _check_printf_widths(owner, self.max_chars, brace=True)
+                self._refuse_if_large(owner, *values)
+            elif name == "join":
+                self._refuse_if_large(*values, extra=len(owner) * _length(values[0] if values else ()))
+            elif name == "replace" and len(args) >= 2:
+                self._check_replace(owner, args[0], args[1])
+
+    def _check_replace(self, text: Any, old: Any, new: Any) -> None:
+        if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+            count = text.count(old) if old else len(text) + 1
+            if len(text) + count * max(len(new) - len(old), 0) > self.max_chars:
+                raise SecurityError("replace: the result would be larger than the output limit")
+
+    def _value_checked(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            self._refuse_if_large(*args[-2:], *kwargs.values())
+            return original(*args, **kwargs)
+
+        return checked
+
     def _checked_format(self, original: Callable[..., str]) -> Callable[..., str]:
+        @functools.wraps(original)
         def checked(value: str, *args: Any, **kwargs: Any) -> str:
             _check_printf_widths(str(value), self.max_chars)
+            self._refuse_if_large(value, args, kwargs)
             return original(value, *args, **kwargs)
 
         return checked
 
+    def _checked_replace(self, original: Callable[..., str]) -> Callable[..., str]:
+        @functools.wraps(original)
+        def checked(eval_ctx: Any, text: Any, old: Any, new: Any, *rest: Any) -> str:
+            self._check_replace(str(text), str(old), str(new))
+            return original(eval_ctx, text, old, new, *rest)
+
+        return checked
+
+
+def _length(value: Any) -> int:
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+def _size_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``str(value)`` could be longer than ``limit``, found without building it.
+
+    Every node visited counts at least one character, so the walk stops after at most
+    ``limit`` steps even on structures that share themselves exponentially.
+    """
+    budget = limit
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            budget -= len(item)
+        elif isinstance(item, dict):
+            budget -= 2 + 4 * len(item)
+            if budget >= 0:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            budget -= 2 + 2 * len(item)
+            if budget >= 0:
+                stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            budget -= 1 + item.bit_length() // 3  # decimal digits, roughly
+        else:
+            budget -= 1
+        if budget < 0:
+            return True
+    return False
+
 
 _PRINTF_WIDTH = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
+_BRACE_NUMBER = re.compile(r"\{[^{}]*?(\d{7,})[^{}]*\}")
 
 
-def _check_printf_widths(fmt: str, max_chars: int) -> None:
+def _check_printf_widths(fmt: str, max_chars: int, brace: bool = False) -> None:
     for width, precision in _PRINTF_WIDTH.findall(fmt):
         for number in (width, precision):
             if number == "*" or (number and int(number) > max_chars):
+                raise SecurityError("format width larger than the output limit")
+    if brace:
+        for number in _BRACE_NUMBER.findall(fmt):
+            if int(number) > max_chars:
                 raise SecurityError("format width larger than the output limit")
 
 
@@ -171,7 +314,6 @@ def _width_checked(filter_func: Callable[..., Any], max_chars: int) -> Callable[
 class _Compiled:
     template: jinja2.Template
     variables: frozenset[str]
-    needs_watchdog: bool
 
 
 @functools.cache
@@ -183,11 +325,8 @@ def _environment(max_chars: int) -> _Sandbox:
 def _compile(source: str, max_chars: int) -> _Compiled:
     env = _environment(max_chars)
     ast = env.parse(source)
-    # Loops and (possibly recursive) macros are the only constructs whose running time
-    # is not bounded by the size of the source and the data: they run under a watchdog.
-    unbounded = any(True for _ in ast.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
     template = env.from_string(ast)
-    return _Compiled(template, frozenset(meta.find_undeclared_variables(ast)), unbounded)
+    return _Compiled(template, frozenset(meta.find_undeclared_variables(ast)))
 
 
 def compile_template(
@@ -209,11 +348,18 @@ def compile_template(
             where=where,
         )
     try:
-        return _compile(source, limits.max_output_chars)
+        return _with_watchdog(
+            lambda: _compile(source, limits.max_output_chars), limits.compile_timeout_s
+        )
     except jinja2.TemplateSyntaxError as exc:  # includes unknown filters and tests
         raise TemplateSyntaxError(exc.message or str(exc), where=where, line=exc.lineno) from None
-    except RecursionError:
+    except (RecursionError, SyntaxError, MemoryError):
+        # Python itself refuses code nested this deeply ("too many statically nested blocks").
         raise RenderLimitError("template is nested too deeply", where=where) from None
+    except _Interrupted:
+        raise RenderLimitError(
+            f"compiling took longer than {limits.compile_timeout_s:g} s", where=where
+        ) from None
 
 
 def variables(source: str) -> set[str]:
@@ -252,9 +398,7 @@ def render(
         return "".join(parts)
 
     try:
-        if compiled.needs_watchdog:
-            return _with_watchdog(run, limits.timeout_s)
-        return run()
+        return _with_watchdog(run, limits.timeout_s)
     except _Interrupted:
         raise RenderLimitError(
             f"rendering took longer than {limits.timeout_s:g} s", where=where

@@ -1,4 +1,8 @@
-"""Stable, diff-friendly YAML: keys in the order given, multi-line text as blocks."""
+"""YAML in and out: safe loading with limits, stable and diff-friendly dumping.
+
+Loading refuses aliases (``*name``): a few hundred bytes of nested aliases expand to
+gigabytes. Timestamps stay strings (prompts and exports hold JSON-compatible data only).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,56 @@ from typing import Any
 
 import yaml
 
+from workbench.errors import ValidationError
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without aliases and without implicit timestamps."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported here", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML text into data and its node tree (for line numbers).
+
+    Raises:
+        ValidationError: invalid YAML (with the line), aliases, or nesting too deep.
+    """
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValidationError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ValidationError(f"{source}: invalid YAML: nested too deeply") from None
+    return data, root
+
 
 class _Dumper(yaml.SafeDumper):
     """Safe dumper that writes multi-line strings as ``|`` blocks."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # Block style cannot carry trailing spaces on a line or some control characters;
-    # PyYAML falls back to quoting by itself when a block would be ambiguous.
+    # PyYAML falls back to quoting by itself when a block would not round-trip.
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
