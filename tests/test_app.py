@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from workbench.config import load_settings
-from workbench.domain import Message, PromptContent
+from workbench.domain import Message, PromptContent, parse_ref, version_id
 from workbench.screens.app import make_app
 from workbench.storage import repo
 from workbench.storage.db import open_store
@@ -91,3 +91,37 @@ async def test_themes_render(tmp_path: Path, monkeypatch, theme: str) -> None:
         app.theme = theme
         await _settle(pilot, app)
         assert "no prompts yet" in str(app.screen.query_one("#status", Static).render())
+
+
+def test_prompts_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    """The library as a user sees it, pixel for pixel (fixed data, fixed times)."""
+    from workbench import exchange
+
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///snapshot.db"  # relative, so the status line is the same on every machine
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    store = open_store(url)
+    for name, bodies in (("greet", ["Hello {{ name }}", "Hi {{ name }}, [b]welcome[/b]"]),
+                         ("summarize", ["Summarize:\n{{ text }}"])):
+        versions, parent = [], None
+        for number, body in enumerate(bodies, start=1):
+            content = PromptContent(messages=(Message(role="user", content=body),))
+            vid = version_id(name, parent, content.content_hash())
+            versions.append(
+                {"number": number, "id": vid, "parent": parent, "content_hash": content.content_hash(),
+                 "message": f"v{number}", "author": "ada", "created_at": f"2026-01-0{number}T09:00:00+00:00",
+                 **content.canonical()}
+            )
+            parent = vid
+        data = {"format": exchange.FORMAT, "name": name, "description": f"the {name} prompt",
+                "tags": [], "created_at": "2026-01-01T09:00:00+00:00", "labels": {}, "versions": versions,
+                "label_history": []}
+        repo.import_prompts(store, [exchange.data_to_prompt(data, name)])
+    repo.set_label(store, parse_ref("greet@1"), "production", actor="ada")
+    store.close()
+
+    async def settle(pilot) -> None:
+        await _settle(pilot, pilot.app)
+
+    assert snap_compare(make_app(load_settings()), terminal_size=(120, 30), run_before=settle)
+
