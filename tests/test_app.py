@@ -27,6 +27,15 @@ async def _settle(pilot, app) -> None:
     await pilot.pause()
 
 
+async def _wait_for(pilot, condition) -> None:
+    """Let the app run until ``condition()`` holds (workers post their results later)."""
+    for _ in range(200):
+        await _settle(pilot, pilot.app)
+        if condition():
+            return
+    raise AssertionError("the app never reached the expected state")
+
+
 def _cells(table: DataTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
@@ -46,13 +55,11 @@ async def test_lists_prompts_and_shows_versions(tmp_path: Path, monkeypatch) -> 
         assert [r[0] for r in rows] == ["alpha", "beta"]
         assert rows[1][1] == "2" and rows[1][4] == "[link=x]y[/link]"  # shown as typed
         await pilot.press("down")
-        await _settle(pilot, app)
         versions = screen.query_one("#versions", DataTable)
-        assert [r[0] for r in _cells(versions)] == ["2", "1"]
+        await _wait_for(pilot, lambda: [r[0] for r in _cells(versions)] == ["2", "1"])
         # Search narrows the list.
         await pilot.press("slash", "a", "l", "p")
-        await _settle(pilot, app)
-        assert [r[0] for r in _cells(prompts)] == ["alpha"]
+        await _wait_for(pilot, lambda: [r[0] for r in _cells(prompts)] == ["alpha"])
 
 
 async def test_untrusted_text_is_inert(tmp_path: Path, monkeypatch) -> None:
@@ -61,8 +68,8 @@ async def test_untrusted_text_is_inert(tmp_path: Path, monkeypatch) -> None:
     _commit(url, "evil", "[bold]x[/] [0] \x1b]8;;http://e\x07link\x1b]8;;\x07 \x1b[2J")
     app = make_app(load_settings())
     async with app.run_test(size=(140, 40)) as pilot:
-        await _settle(pilot, app)
         content = app.screen.query_one("#content", Static)
+        await _wait_for(pilot, lambda: "bold" in str(content.render()))
         shown = str(content.render())
         assert "[bold]x[/] [0]" in shown
         assert "\x1b" not in shown and "\\x1b]8;;http://e\\x07" in shown
@@ -121,7 +128,10 @@ def test_prompts_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> N
     store.close()
 
     async def settle(pilot) -> None:
-        await _settle(pilot, pilot.app)
+        # Wait for what the screen shows, not for workers: the versions load starts only
+        # after the prompt list has arrived and its first row is highlighted.
+        screen = pilot.app.screen
+        await _wait_for(pilot, lambda: screen.query_one("#versions", DataTable).row_count == 2)
 
     assert snap_compare(make_app(load_settings()), terminal_size=(120, 30), run_before=settle)
 
