@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 # JSON holds the data exactly as given; the hash is computed from canonical JSON anyway.
@@ -119,3 +131,44 @@ class DatasetCase(SQLModel, table=True):
     vars: dict[str, Any] = _json()
     expected: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     meta: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
+
+
+class Run(SQLModel, table=True):
+    """One model call: what was sent, what came back, and how it went.
+
+    Written with status ``running`` when the call starts and completed when it ends;
+    unknown figures stay NULL, never 0.
+    """
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_created", "created_at"),)
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    created_at: datetime = _when()
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    prompt_version_id: str | None = Field(
+        default=None, sa_column=Column(ForeignKey("prompt_version.id"), nullable=True)
+    )
+    template: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    model: str = Field(sa_column=Column(Text, nullable=False))
+    backend: str = Field(sa_column=Column(String(64), nullable=False))
+    model_info: dict[str, Any] = _json()
+    params: dict[str, Any] = _json()
+    variables: dict[str, Any] = _json()
+    messages: list[dict[str, Any]] = _json()
+    output: str = Field(default="", sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    ttft_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    e2e_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    tpot_ms: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    tokens_per_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    input_tokens: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    output_tokens: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    tokens_estimated: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    cost_usd: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    cost_source: str = Field(default="unknown", sa_column=Column(Text, nullable=False))

