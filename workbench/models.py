@@ -37,11 +37,9 @@ class ModelSpec:
 
     @property
     def needs_key(self) -> bool:
-        """Hosted models need a key, unless they talk to a server on this machine."""
-        if self.backend == "llama_cpp":
-            return False
-        base = self.options.get("api_base")
-        return not (base and _is_loopback(base))
+        """A provider's own endpoint needs a key; a server given by ``api_base`` (vLLM,
+        llama.cpp, Ollama) may not, so there a key is used when one is set."""
+        return self.backend != "llama_cpp" and not self.options.get("api_base")
 
 
 def demo_model_path() -> Path | None:
@@ -70,8 +68,14 @@ def _from_config(name: str, config: ModelConfig, settings: Settings) -> ModelSpe
     options.setdefault("model", model)
     if config.api_base:
         options.setdefault("api_base", config.api_base)
-    provider = config.provider or _provider_of(config.model)
-    options.setdefault("provider", provider)
+    if config.provider:
+        provider: str | None = config.provider
+    elif config.backend == "openai":
+        # An id like meta-llama/Llama-3.1-8B on a server of one's own names no provider.
+        provider = None if config.api_base else "openai"
+    else:
+        provider = _provider_of(config.model)
+    options.setdefault("provider", provider or "openai")
     return ModelSpec(name, config.backend, options, provider, dict(config.params))
 
 
@@ -98,6 +102,12 @@ def resolve_model(settings: Settings, ref: str, *, api_base: str | None = None) 
         return ModelSpec(ref, "llama_cpp", {"model_path": str(path), **local}, source="demo")
     if ref.lower().endswith(".gguf") or Path(ref).is_file():
         return ModelSpec(ref, "llama_cpp", {"model_path": ref, **local}, source="file")
+    if "/" not in ref and not api_base:
+        known = ", ".join([*sorted(settings.models), *([DEMO_MODEL] if demo_model_path() else [])])
+        raise NotFoundError(
+            f"unknown model {ref!r}: not a configured model ({known or 'none configured'}), "
+            "not a .gguf file, and not a provider/model id such as openai/gpt-4o-mini"
+        )
     provider = _provider_of(ref)
     if api_base and provider == "openai":
         options = {"model": ref.removeprefix("openai/"), "api_base": api_base, "provider": provider}
@@ -114,11 +124,6 @@ def configured_models(settings: Settings) -> list[ModelSpec]:
     if DEMO_MODEL not in settings.models and demo_model_path() is not None:
         specs.append(resolve_model(settings, DEMO_MODEL))
     return specs
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
 def server_reachable(url: str, timeout_s: float = 0.5) -> str | None:
