@@ -8,7 +8,7 @@ moment the call is made to the first text chunk handed to the caller (TTFT) and 
 call's return (E2E), so the engine's own work (recording the run in SQLite, computing
 metrics) counts as overhead.
 
-Usage: python bench/hosted_overhead.py [--runs N]
+Usage: python bench/hosted_overhead.py [--runs N] [--tokens N]
 Goal: at most 3 ms added per call.
 """
 
@@ -33,7 +33,7 @@ from workbench.models import ModelSpec, demo_model_path  # noqa: E402
 from workbench.storage.db import open_store  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse."}]
-TOKENS = 16
+TOKENS = 16  # changed by --tokens
 
 
 def start_server(folder: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -84,7 +84,10 @@ async def engine_call(engine: Engine, spec: ModelSpec) -> tuple[float, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=16)
     args = parser.parse_args()
+    global TOKENS
+    TOKENS = args.tokens
     import openai
 
     with tempfile.TemporaryDirectory() as folder:

@@ -66,9 +66,14 @@ _METRIC_FIELDS = (
 )
 
 
-def start_run(store: Store, start: RunStart) -> str:
-    """Record a call as ``running`` before it is made; returns the run's id."""
-    run_id = uuid.uuid4().hex
+def new_run_id() -> str:
+    """A fresh run id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def start_run(store: Store, start: RunStart, run_id: str | None = None) -> str:
+    """Record a call as ``running`` as it is made; returns the run's id."""
+    run_id = run_id or new_run_id()
     with store.write() as session:
         session.add(
             Run(

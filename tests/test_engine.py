@@ -148,12 +148,19 @@ async def test_cancel_records_cancelled(store: Store) -> None:
     assert run.status == "cancelled" and run.output == "start"
 
 
-async def test_running_is_written_before_the_call(store: Store) -> None:
+async def test_running_is_written_as_the_call_starts(store: Store) -> None:
     seen_status: list[str] = []
 
     class Peek(Scripted):
         async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk | Done]:
-            seen_status.extend(r.status for r in runs.list_runs(store))
+            # The row is written alongside the request going out: while the call is
+            # under way it is there, as `running`.
+            for _ in range(100):
+                seen = [r.status for r in runs.list_runs(store)]
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            seen_status.extend(seen)
             yield Done(1, 1)
 
     engine = Engine(load_settings(), store, backend_classes={"scripted": Peek})

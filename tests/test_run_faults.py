@@ -102,7 +102,7 @@ def test_canary_key_never_stored_or_exported(server: FaultServer, monkeypatch, t
         monkeypatch.setenv(
             "WORKBENCH_MODELS",
             json.dumps({"m": {"backend": "openai", "model": "m", "api_base": server.base_url,
-                              "options": {"first_token_timeout_s": 0.3, "max_retries": 1,
+                              "provider": "openai", "options": {"first_token_timeout_s": 0.3, "max_retries": 1,
                                           "backoff_s": 0.01}}}),
         )
         out = run("run", "m", "-m", "hello", "--json")

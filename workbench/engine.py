@@ -109,19 +109,25 @@ class Engine:
         chosen = {**spec.params, **(params or {})}
         chosen = {k: v for k, v in chosen.items() if k in _PARAMS and v is not None}
         backend = self.backend(spec)
-        run_id = await asyncio.to_thread(
-            runs.start_run,
-            self.store,
-            runs.RunStart(
-                model=spec.name,
-                backend=spec.backend,
-                messages=list(messages),
-                params=chosen,
-                variables=dict(variables or {}),
-                prompt_version_id=prompt_version_id,
-                template=template,
-                model_info=backend.describe(),
-            ),
+        run_id = runs.new_run_id()
+        # The `running` row is written while the request goes out, not before it: the
+        # write costs a millisecond or two that the call's latency need not wait for.
+        started = asyncio.ensure_future(
+            asyncio.to_thread(
+                runs.start_run,
+                self.store,
+                runs.RunStart(
+                    model=spec.name,
+                    backend=spec.backend,
+                    messages=list(messages),
+                    params=chosen,
+                    variables=dict(variables or {}),
+                    prompt_version_id=prompt_version_id,
+                    template=template,
+                    model_info=backend.describe(),
+                ),
+                run_id,
+            )
         )
         parts: list[str] = []
         first = last = None
@@ -142,7 +148,7 @@ class Engine:
         except asyncio.CancelledError:
             status, error = "cancelled", "cancelled by the user"
             await asyncio.shield(
-                self._finish(spec, run_id, status, parts, error, submitted, first, last, done)
+                self._finish(spec, started, run_id, status, parts, error, submitted, first, last, done)
             )
             raise
         except BackendError as exc:
@@ -150,11 +156,14 @@ class Engine:
         except Exception as exc:  # a backend bug must not lose the run or crash the caller
             status = "partial" if parts else "error"
             error = f"{spec.name}: unexpected {type(exc).__name__}: {exc}"
-        return await self._finish(spec, run_id, status, parts, error, submitted, first, last, done)
+        return await self._finish(
+            spec, started, run_id, status, parts, error, submitted, first, last, done
+        )
 
     async def _finish(
         self,
         spec: ModelSpec,
+        started: asyncio.Future[str],
         run_id: str,
         status: str,
         parts: list[str],
@@ -189,6 +198,7 @@ class Engine:
             cost_source=source,
         )
         info = {**backend.describe(), **(done.model_info if done else {})}
+        await started  # the `running` row exists before it is completed
         await asyncio.to_thread(
             runs.finish_run,
             self.store,
