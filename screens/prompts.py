@@ -53,12 +53,15 @@ class PromptsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#prompts", DataTable).add_columns(
-            "name", "latest", "labels", "updated", "description"
-        )
-        self.query_one("#versions", DataTable).add_columns(
-            "version", "labels", "author", "created", "message"
-        )
+        # Fixed widths: columns stay put as rows arrive (and snapshots stay stable).
+        prompts = self.query_one("#prompts", DataTable)
+        for label, width in (("name", 24), ("latest", 6), ("labels", 18), ("updated", 20)):
+            prompts.add_column(label, width=width)
+        prompts.add_column("description")
+        versions = self.query_one("#versions", DataTable)
+        for label, width in (("version", 7), ("labels", 18), ("author", 12), ("created", 20)):
+            versions.add_column(label, width=width)
+        versions.add_column("message")
         self.query_one("#prompts", DataTable).focus()
         self.load_prompts()
 
