@@ -180,3 +180,36 @@ async def test_local_runs_are_costed_by_wall_time(store: Store) -> None:
 async def test_backend_is_reused(store: Store) -> None:
     engine = _engine(store, FakeClock())
     assert engine.backend(SPEC) is engine.backend(SPEC)
+
+
+def test_broken_plugin_is_a_warning_not_a_crash(monkeypatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from workbench.backends import base
+
+    broken = EntryPoint(name="broken", value="no_such_module_xyz:Backend", group=base.ENTRY_POINT_GROUP)
+    real = base.entry_points
+    monkeypatch.setattr(
+        base, "entry_points", lambda group: [*real(group=group), broken]
+    )
+    assert {"llama_cpp", "openai", "litellm", "broken"} <= set(base.available_backends())
+    with pytest.warns(UserWarning, match="broken"), pytest.raises(BackendError, match="failed to load"):
+        base.load_backend("broken")
+    with pytest.raises(BackendError, match="unknown backend 'nope'"):
+        base.load_backend("nope")
+    assert base.load_backend("llama_cpp").name == "llama_cpp"
+
+
+def test_discovery_imports_no_backend(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom workbench.backends.base import available_backends\n"
+        "names = available_backends()\n"
+        "loaded = [m for m in sys.modules if m.startswith('workbench.backends.') and m != 'workbench.backends.base']\n"
+        "heavy = [m for m in ('llama_cpp', 'litellm', 'openai') if m in sys.modules]\n"
+        "print(sorted(names), loaded, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.strip() == "['litellm', 'llama_cpp', 'openai'] [] []"
