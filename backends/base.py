@@ -115,6 +115,13 @@ class Backend(ABC):
             BackendError: the call failed (before or after some chunks).
         """
 
+    async def prepare(self) -> None:
+        """Get ready for calls (load the model, import and build the client).
+
+        The engine awaits this before it starts timing a call, so a first call's TTFT
+        measures the model, not the set-up.
+        """
+
     def availability(self) -> str | None:
         """None when the backend can be used now, else why not (cheap; no model call)."""
         return None

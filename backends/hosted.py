@@ -236,6 +236,10 @@ class HostedBackend(Backend):
     def _attempt(self, request: ChatRequest) -> AsyncGenerator[Piece, None]:
         """One request: yield each chunk as a :class:`Piece`; close the HTTP stream on exit."""
 
+    async def prepare(self) -> None:
+        """Import the client library and build the client, before any timer starts."""
+        await self._prepare()
+
     async def _prepare(self) -> None:
         """Import the client library (seconds, in a thread): before any deadline starts."""
 

@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import json
 import os
+import random
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -142,6 +143,10 @@ class LlamaCppBackend(Backend):
         )
         return llm, formatter, gguf_facts(llm), threading.Lock()
 
+    async def prepare(self) -> None:
+        """Load the model (once per process) off the event loop."""
+        await asyncio.to_thread(self._load)
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk | Done]:
         llm = await asyncio.to_thread(self._load)
         loop = asyncio.get_running_loop()
@@ -188,8 +193,11 @@ class LlamaCppBackend(Backend):
         max_tokens = min(request.max_tokens or room, room)
         stops = [s for s in (request.stop or []) if s]
         seed = request.seed if request.seed is not None else self.options.seed
-        if seed is not None:
-            llm.set_seed(seed)
+        # A seed must not stick to the shared model: unseeded calls get a fresh one.
+        llm.set_seed(seed if seed is not None else random.getrandbits(31))
+        # llama-cpp-python 0.3.36 reuses the KV cache for a matching prompt prefix and then
+        # produces garbage when the same prompt comes twice in a row: start clean.
+        llm.reset()
         grammar = _grammar(request)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -213,3 +213,16 @@ def test_discovery_imports_no_backend(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert out.stdout.strip() == "['litellm', 'llama_cpp', 'openai'] [] []"
+
+
+def test_tpot_is_null_when_everything_came_in_one_chunk() -> None:
+    t = metrics.timing(submitted=1.0, first_chunk=1.5, last_chunk=1.5, output_tokens=6)
+    assert t["tpot_ms"] is None and t["tokens_per_s"] is None and t["ttft_ms"] == 500.0
+
+
+async def test_credentials_in_the_environment_are_scrubbed(store: Store, monkeypatch) -> None:
+    monkeypatch.setenv("SOMEPROVIDER_API_KEY", "sk-env-canary-000111222")
+    Scripted.script = [("fail", BackendError("401 for Bearer sk-env-canary-000111222", kind="auth"))]
+    result = await _engine(store, FakeClock()).run(SPEC, [{"role": "user", "content": "q"}])
+    assert "sk-env-canary" not in (result.error or "") and "***" in (result.error or "")
+    assert "sk-env-canary" not in (runs.get_run(store, result.run_id).error or "")

@@ -154,3 +154,14 @@ def test_copied_model_file_gets_its_own_identity(tmp_path: Path) -> None:
     a = LlamaCppBackend(LlamaCppBackend.Options(model_path=str(MODEL))).describe()
     b = LlamaCppBackend(LlamaCppBackend.Options(model_path=str(copy))).describe()
     assert a["sha256"] == b["sha256"] and a["file"] != b["file"]
+
+
+async def test_same_prompt_twice_gives_the_same_answer(store: Store) -> None:
+    # llama-cpp-python's prompt-prefix reuse garbled a repeated prompt; the backend resets.
+    engine = _engine(store)
+    spec = resolve_model(load_settings(), "smollm2")
+    ask = [{"role": "user", "content": "List the numbers one to five."}]
+    first = await engine.run(spec, ask, {"temperature": 0, "max_tokens": 20})
+    second = await engine.run(spec, ask, {"temperature": 0, "max_tokens": 20})
+    assert first.output == second.output
+    assert first.metrics.ttft_ms is not None and first.metrics.ttft_ms < 2000  # load is set-up

@@ -147,3 +147,28 @@ def test_run_through_llama_cpp_server(llama_server: str, monkeypatch) -> None:  
         for key in ("ttft_ms", "tpot_ms", "e2e_ms", "tokens_per_s", "input_tokens", "output_tokens"):
             assert data[key] is not None, key
         assert data["tokens_estimated"] is True  # llama_cpp.server sends no usage when streaming
+
+
+def test_api_base_gets_no_stored_key_and_no_list_price(server: FaultServer, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    server.scenario = Scenario(kind="ok")
+    data = json.loads(run("run", "openai/gpt-4o-mini", "--api-base", server.base_url, "-m", "hi",
+                          "--json").stdout)
+    assert data["status"] == "ok"
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-no-key"
+    assert data["cost_usd"] is None and "own server" in data["cost_source"]
+
+
+def test_bad_model_config_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setenv("WORKBENCH_MODELS", json.dumps({
+        "badmax": {"backend": "openai", "model": "x", "api_base": "http://127.0.0.1:9/v1",
+                   "params": {"max_tokens": "lots"}},
+    }))
+    result = CliRunner().invoke(cli, ["run", "badmax", "-m", "hi"])
+    assert result.exit_code == 1 and "model badmax: invalid params: max_tokens" in result.stderr
+    monkeypatch.setenv("WORKBENCH_MODELS", json.dumps({
+        "badport": {"backend": "openai", "model": "x", "api_base": "http://127.0.0.1:99999/v1"},
+    }))
+    rows = json.loads(run("models", "list", "--json").stdout)
+    bad = next(r for r in rows if r["name"] == "badport")
+    assert not bad["usable"] and "invalid api_base" in bad["reason"]

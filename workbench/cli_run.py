@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from typing import Any
 
@@ -48,7 +49,13 @@ def run_cmd(
     for key, value in (("max_tokens", max_tokens), ("temperature", temperature)):
         if value is not None:
             params[key] = value
-    result = asyncio.run(_call(state, spec, messages, params, version_id, variables, template, as_json))
+    try:
+        result = asyncio.run(
+            _call(state, spec, messages, params, version_id, variables, template, as_json)
+        )
+    except asyncio.CancelledError:  # SIGTERM or SIGHUP: the run is recorded as cancelled
+        click.echo("\ncancelled", err=True)
+        sys.exit(143)
     if as_json:
         echo_json(
             {
@@ -98,6 +105,13 @@ async def _call(state: State, spec: Any, messages: Any, params: Any, version_id:
 
     engine = Engine(state.settings, state.store)
     tty = sys.stdout.isatty()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            # Stopped from outside: cancel, so the run is recorded as cancelled, not left
+            # `running`. (Ctrl-C does the same through asyncio.run.)
+            loop.add_signal_handler(sig, task.cancel)
 
     def show(chunk: str) -> None:
         if not quiet:

@@ -86,9 +86,16 @@ class Engine:
         return get_key(spec.provider)[0]
 
     def secrets(self, spec: ModelSpec) -> list[str]:
-        """The secrets a call to this model may involve (to scrub from error text)."""
+        """The secrets a call to this model may involve (to scrub from error text).
+
+        Besides the key the engine chose, a client library may read credentials from
+        the environment on its own (litellm reads OPENAI_API_KEY for several providers),
+        so every credential-looking variable counts.
+        """
+        from workbench.keys import environment_secrets
+
         key = self._key(spec) if spec.backend != "llama_cpp" else None
-        return [key] if key else []
+        return [*([key] if key else []), *environment_secrets()]
 
     async def run(
         self,
@@ -124,7 +131,7 @@ class Engine:
                     variables=dict(variables or {}),
                     prompt_version_id=prompt_version_id,
                     template=template,
-                    model_info=backend.describe(),
+                    model_info=await asyncio.to_thread(backend.describe),  # may hash a file
                 ),
                 run_id,
             )
@@ -135,6 +142,9 @@ class Engine:
         status, error = "ok", None
         submitted = self.clock()
         try:
+            # Loading a model or importing a client library is set-up, not latency.
+            await backend.prepare()
+            submitted = self.clock()
             async for event in backend.stream(ChatRequest(messages=list(messages), **chosen)):
                 if isinstance(event, Chunk):
                     if event.text:
@@ -188,7 +198,14 @@ class Engine:
             from workbench.backends.pricing import price_for
 
             model_id = str(spec.options.get("model", spec.name))
-            cost, source = metrics.hosted_cost(input_tokens, output_tokens, *price_for(model_id))
+            if spec.options.get("api_base"):
+                # A server of one's own (vLLM, llama.cpp, Ollama) is not billed at a
+                # provider's list price, whatever the model is called.
+                cost, source = None, "unknown (own server at api_base; no list price)"
+            else:
+                cost, source = metrics.hosted_cost(
+                    input_tokens, output_tokens, *price_for(model_id)
+                )
         figures = metrics.Metrics(
             **timing,
             input_tokens=input_tokens,

