@@ -332,3 +332,22 @@ def test_redact_leaves_short_secrets_and_other_text_alone() -> None:
     assert redact("a key abc here", ["abc", "", "zz"]) == "a key abc here"
     assert redact("nothing secret", [KEY]) == "nothing secret"
     assert redact(f"{KEY}{KEY}", [KEY, KEY[:-3]]) == "******"
+
+
+def test_file_keyring_is_not_used_unless_chosen(monkeypatch) -> None:
+    """keyrings.alt (a test dependency) must not silently become the place keys go."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    from workbench import keys
+
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(PlaintextKeyring())
+    try:
+        with pytest.raises(keys.KeyringUnavailable):
+            keys.set_key("openai", "sk-should-not-be-stored-1234")
+        assert keys.get_key("openai") == (None, "none")
+    finally:
+        keyring.set_keyring(previous)
