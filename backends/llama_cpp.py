@@ -195,9 +195,7 @@ class LlamaCppBackend(Backend):
         seed = request.seed if request.seed is not None else self.options.seed
         # A seed must not stick to the shared model: unseeded calls get a fresh one.
         llm.set_seed(seed if seed is not None else random.getrandbits(31))
-        # llama-cpp-python 0.3.36 reuses the KV cache for a matching prompt prefix and then
-        # produces garbage when the same prompt comes twice in a row: start clean.
-        llm.reset()
+        _forget_last_prompt_token(llm, tokens)
         grammar = _grammar(request)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -254,6 +252,28 @@ def unload_all() -> None:
             llm.close()
         _LOADED.clear()
     atexit.unregister(unload_all)
+
+
+def _forget_last_prompt_token(llm: Any, tokens: list[int]) -> None:
+    """Keep the KV-cache prefix reuse, minus the case llama-cpp-python gets wrong.
+
+    When the whole prompt is already in the cache (the same prompt twice in a row),
+    llama-cpp-python 0.3.36 can sample from stale logits and produce garbage. Dropping
+    the cached prompt's last token makes it re-evaluate that one token: the prefix is
+    still reused (TTFT stays low), and the logits are fresh.
+    """
+    cached = llm._input_ids
+    same = 0
+    for a, b in zip(cached, tokens):
+        if a != b:
+            break
+        same += 1
+    if same >= len(tokens) and tokens:
+        keep = len(tokens) - 1
+        if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llm.n_tokens = keep
+        else:
+            llm.reset()
 
 
 def _grammar(request: ChatRequest) -> Any:
