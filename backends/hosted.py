@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr
 
 from workbench.backends.base import Backend, BackendError, ChatRequest, Chunk, Done
-from workbench.backends.token_estimate import estimate_tokens
+from workbench.backends.token_estimate import encoding, estimate_tokens
 from workbench.keys import redact
 
 RETRYABLE = frozenset({"rate_limited", "server", "connection"})
@@ -363,8 +363,12 @@ class HostedBackend(Backend):
         counted_in, counted_out = usage or (None, None)
         estimated = counted_in is None or counted_out is None
         if estimated:
-            # The first estimate loads a vocabulary (under a second): not on the event loop.
-            guess_in, guess_out = await asyncio.to_thread(estimate_tokens, request.messages, text)
+            if encoding.cache_info().currsize:  # vocabulary loaded: counting takes microseconds
+                guess_in, guess_out = estimate_tokens(request.messages, text)
+            else:  # the first estimate loads a vocabulary (under a second): off the loop
+                guess_in, guess_out = await asyncio.to_thread(
+                    estimate_tokens, request.messages, text
+                )
             counted_in = guess_in if counted_in is None else counted_in
             counted_out = guess_out if counted_out is None else counted_out
         info = {**self.describe(), "served_model": model}

@@ -57,6 +57,17 @@ class Store:
         """Release every connection."""
         self.engine.dispose()
 
+    @property
+    def writer(self) -> Engine:
+        """The engine whose transactions begin as writers (for Core statements)."""
+        return self._writer
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn driver errors into :class:`StoreError` with a clear, secret-free message."""
+        with self._errors():
+            yield
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
