@@ -141,7 +141,7 @@ class Run(SQLModel, table=True):
     """
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_created", "created_at"),)
+    __table_args__ = (Index("ix_run_created", "created_at"), Index("ix_run_status", "status"))
 
     id: str = Field(sa_column=Column(String(32), primary_key=True))
     created_at: datetime = _when()
@@ -149,6 +149,8 @@ class Run(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     status: str = Field(sa_column=Column(String(16), nullable=False))
+    owner: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
+    """``HOST:PID`` of the process making the call (to find runs a dead process left)."""
     prompt_version_id: str | None = Field(
         default=None, sa_column=Column(ForeignKey("prompt_version.id"), nullable=True)
     )

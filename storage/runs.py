@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +82,7 @@ def start_run(store: Store, start: RunStart, run_id: str | None = None) -> str:
                 id=run_id,
                 created_at=utcnow(),
                 status="running",
+                owner=process_owner(),
                 prompt_version_id=start.prompt_version_id,
                 template=list(start.template) if start.template is not None else None,
                 model=start.model,
@@ -121,13 +124,49 @@ def finish_run(
         connection.execute(update(Run).where(col(Run.id) == run_id).values(**values))
 
 
+def process_owner() -> str:
+    """``HOST:PID`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(owner: str | None) -> bool:
+    """Whether the process that owns a run may still be running it.
+
+    Runs of other hosts (a shared registry) are never judged from here; on this host a
+    process that no longer exists is dead. (A recycled PID keeps a run `running` until
+    that process ends: the safe side.)
+    """
+    if owner is None:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True  # exists under another user, or not a pid we understand
+    return True
+
+
 def mark_interrupted(store: Store) -> int:
-    """Runs still ``running`` from a process that died become ``interrupted``."""
+    """Runs left ``running`` by a process that died (``kill -9``, a crash, power loss)
+    become ``interrupted``; runs of live processes are left alone. Returns how many."""
+    with store.read() as session:
+        candidates = session.exec(
+            select(Run.id, Run.owner).where(col(Run.status) == "running")
+        ).all()
+    dead = [run_id for run_id, owner in candidates if not _alive(owner)]
+    if not dead:
+        return 0
     with store.write() as session:
-        result = session.execute(
-            update(Run).where(col(Run.status) == "running").values(status="interrupted")
+        session.execute(
+            update(Run)
+            .where(col(Run.id).in_(dead), col(Run.status) == "running")
+            .values(status="interrupted", finished_at=utcnow())
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(dead)
 
 
 def _info(run: Run) -> RunInfo:

@@ -103,6 +103,9 @@ async def _call(state: State, spec: Any, messages: Any, params: Any, version_id:
     from workbench.engine import Engine
     from workbench.output import inert
 
+    from workbench.storage.runs import mark_interrupted
+
+    await asyncio.to_thread(mark_interrupted, state.store)  # runs a dead process left behind
     engine = Engine(state.settings, state.store)
     tty = sys.stdout.isatty()
     loop = asyncio.get_running_loop()
