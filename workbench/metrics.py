@@ -74,5 +74,5 @@ def hosted_cost(
 def local_cost(wall_s: float, price_per_hour_usd: float | None) -> tuple[float | None, str]:
     """Cost of a local run: the machine's hourly price times the run's wall time."""
     if price_per_hour_usd is None:
-        return None, "local (set local.price_per_hour_usd to cost local runs)"
+        return None, "local; set local.price_per_hour_usd to cost local runs"
     return price_per_hour_usd * wall_s / 3600, f"local at ${price_per_hour_usd:g}/h of wall time"
