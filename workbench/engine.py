@@ -10,6 +10,7 @@ loaded).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -157,9 +158,14 @@ class Engine:
                     done = event
         except asyncio.CancelledError:
             status, error = "cancelled", "cancelled by the user"
-            await asyncio.shield(
+            finishing = asyncio.ensure_future(
                 self._finish(spec, started, run_id, status, parts, error, submitted, first, last, done)
             )
+            # Record the cancellation even if cancelled again meanwhile (it is one write):
+            # a run must never be left `running` by a live process.
+            while not finishing.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(finishing)
             raise
         except BackendError as exc:
             status, error = ("partial" if parts else "error"), f"{spec.name}: {exc}"

@@ -1,0 +1,127 @@
+"""Experiments: variants x models x test cases x repeats, run with a concurrency limit
+per backend, reporting progress as events. (The core of issue 5; suites, the cache and
+result files build on it.)
+
+Every cell is rendered before any model is called, so a variable a template needs but a
+case lacks stops the experiment up front with the variant, case and message named.
+A failing model fails only its own cells; cancelling stops every cell in flight, each
+recorded as ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench import templates
+from workbench.domain import Message
+from workbench.engine import Engine, RunResult
+from workbench.errors import ValidationError
+from workbench.models import ModelSpec
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One prompt variant: a stored version or an inline draft."""
+
+    label: str
+    messages: Sequence[Message]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One call to make: a variant, a model, a case and a repeat, rendered."""
+
+    variant: Variant
+    model: ModelSpec
+    case_idx: int
+    repeat: int
+    variables: dict[str, Any]
+    messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress: ``started``, ``chunk`` (with ``text``), ``finished`` or ``failed`` (with
+    ``result``)."""
+
+    kind: str
+    cell: Cell
+    text: str = ""
+    result: RunResult | None = None
+
+
+def plan(
+    variants: Sequence[Variant],
+    models: Sequence[ModelSpec],
+    cases: Sequence[dict[str, Any]],
+    repeats: int = 1,
+) -> list[Cell]:
+    """Every cell, rendered, in a stable order (variant, model, case, repeat).
+
+    Raises:
+        ValidationError: a template cannot be rendered for some case (names which).
+    """
+    cells = []
+    for variant in variants:
+        rendered = []
+        for idx, case in enumerate(cases):
+            try:
+                rendered.append(templates.render_messages(variant.messages, case, variant.defaults))
+            except templates.TemplateError as exc:
+                raise ValidationError(f"variant {variant.label}, case {idx}: {exc}") from None
+        for model in models:
+            for idx, (case, messages) in enumerate(zip(cases, rendered, strict=True)):
+                for repeat in range(repeats):
+                    cells.append(Cell(variant, model, idx, repeat, dict(case), messages))
+    return cells
+
+
+async def run_cells(
+    engine: Engine,
+    cells: Sequence[Cell],
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    concurrency: int | None = None,
+) -> list[RunResult]:
+    """Run cells, at most ``concurrency`` in flight per backend (default: the backend's
+    own limit: one for a local model, eight for hosted ones). Results come back in cell
+    order; each run is recorded as it finishes."""
+    emit = on_event or (lambda event: None)
+    limits: dict[int, asyncio.Semaphore] = {}
+
+    def gate(cell: Cell) -> asyncio.Semaphore:
+        backend = engine.backend(cell.model)
+        key = id(backend)
+        if key not in limits:
+            limits[key] = asyncio.Semaphore(concurrency or backend.max_concurrency)
+        return limits[key]
+
+    async def one(cell: Cell) -> RunResult:
+        async with gate(cell):
+            emit(Event("started", cell))
+            result = await engine.run(
+                cell.model,
+                cell.messages,
+                cell.variant.params,
+                prompt_version_id=cell.variant.version_id,
+                template=[m.model_dump() for m in cell.variant.messages],
+                variables=cell.variables,
+                on_chunk=lambda text: emit(Event("chunk", cell, text=text)),
+            )
+            emit(Event("finished" if result.status == "ok" else "failed", cell, result=result))
+            return result
+
+    tasks = [asyncio.ensure_future(one(cell)) for cell in cells]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        # gather gives up at the first cancelled cell (and has cancelled the rest): wait
+        # for every cell to record its outcome, `cancelled` included, before returning.
+        await asyncio.wait(tasks)
+        raise
