@@ -189,13 +189,3 @@ def upgrade(store: Store, revision: str = "head") -> None:
         except DBAPIError as exc:
             raise StoreError(store._describe(exc)) from None
         connection.commit()
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL, None for other databases."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    return Path(parsed.database)
-
-

@@ -218,13 +218,17 @@ def _info(
         id=version.id,
         parent_id=version.parent_id,
         content_hash=version.content_hash,
-        content=PromptContent.model_validate(
-            {"messages": version.messages, "params": version.params, "variables": version.variables}
-        ),
+        content=_content(version),
         message=version.message,
         author=version.author,
         created_at=as_utc(version.created_at),
         labels=tuple(names),
+    )
+
+
+def _content(version: PromptVersion) -> PromptContent:
+    return PromptContent.model_validate(
+        {"messages": version.messages, "params": version.params, "variables": version.variables}
     )
 
 
@@ -564,9 +568,7 @@ def export_prompt(store: Store, name: str) -> ImportedPrompt:
                 id=v.id,
                 number=v.number,
                 parent_id=v.parent_id,
-                content=PromptContent.model_validate(
-                    {"messages": v.messages, "params": v.params, "variables": v.variables}
-                ),
+                content=_content(v),
                 message=v.message,
                 author=v.author,
                 created_at=as_utc(v.created_at),

@@ -429,3 +429,20 @@ def test_passwords_never_printed(monkeypatch, url: str) -> None:
     for secret in ("my secret", "hunter2", "p%40ss%20word", "p@ss word"):
         assert secret not in shown + failed.output
     assert "***" in shown
+
+
+def test_show_yaml_recommits_to_the_same_version(prompt_file: Path, tmp_path: Path) -> None:
+    run("prompts", "commit", str(prompt_file), "-m", "one")
+    again = tmp_path / "again.yaml"
+    again.write_text(run("prompts", "show", "greet@1", "--yaml").stdout)
+    result = run("prompts", "commit", str(again), "-m", "same content")
+    assert "nothing to commit" in result.stdout
+
+
+def test_history_filters_by_label(prompt_file: Path) -> None:
+    run("prompts", "commit", str(prompt_file), "-m", "one")
+    run("prompts", "label", "greet@1", "approved")
+    run("prompts", "label", "greet@1", "production")
+    moves = json.loads(run("prompts", "history", "greet", "--label", "production", "--json").stdout)
+    assert [m["label"] for m in moves] == ["production"]
+    assert "production: (new) -> @1" in run("prompts", "history", "greet").stdout

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.clikit import State, echo_json, pass_state
+from workbench.clikit import State, echo_json, parse_vars, pass_state
 
 if TYPE_CHECKING:
     from workbench.storage.repo import LabelMove, VersionInfo
@@ -235,16 +235,6 @@ def history_cmd(state: State, name: str, label: str | None, as_json: bool) -> No
         )
 
 
-def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
-    values = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--var")
-        values[key] = value
-    return values
-
-
 @prompts.command("render")
 @click.argument("ref")
 @click.option("--var", "pairs", multiple=True, metavar="KEY=VALUE", help="A variable (repeat).")
@@ -257,7 +247,7 @@ def render_cmd(state: State, ref: str, pairs: tuple[str, ...], as_json: bool) ->
     from workbench.output import to_terminal
     from workbench.storage import repo
 
-    values = _parse_vars(pairs)
+    values = parse_vars(pairs)
     version = repo.resolve(state.store, parse_ref(ref))
     messages = templates.render_messages(
         version.content.messages, values, version.content.variables

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from workbench.clikit import State, echo_json, pass_state
+from workbench.clikit import State, echo_json, parse_vars, pass_state
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -83,12 +83,11 @@ def _messages(
             raise click.UsageError("--var works with --prompt, not with -m")
         return [{"role": "user", "content": text}], {}, None, {}, None
     from workbench import templates
-    from workbench.cli_prompts import _parse_vars
     from workbench.domain import parse_ref
     from workbench.storage import repo
 
     assert ref is not None
-    values = _parse_vars(pairs)
+    values = parse_vars(pairs)
     version = repo.resolve(state.store, parse_ref(ref))
     content = version.content
     messages = templates.render_messages(content.messages, values, content.variables)

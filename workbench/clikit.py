@@ -48,3 +48,14 @@ def echo_json(data: Any) -> None:
     from workbench.output import as_json
 
     click.echo(as_json(data))
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--var KEY=VALUE`` options as a mapping (a usage error names a bad one)."""
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--var")
+        values[key] = value
+    return values
