@@ -94,6 +94,8 @@ class Backend(ABC):
     supports_grammar: ClassVar[bool] = False
     supports_json_schema: ClassVar[bool] = False
     max_concurrency: ClassVar[int] = 8
+    free: ClassVar[bool] = False
+    """Calls no billed model (``echo``): every call costs exactly 0."""
     """How many calls may run at once (a local model runs one at a time)."""
 
     class Options(BaseModel):

@@ -133,6 +133,28 @@ class DatasetCase(SQLModel, table=True):
     meta: dict[str, Any] = Field(sa_column=Column("metadata", JSON, nullable=False))
 
 
+class Experiment(SQLModel, table=True):
+    """One ``workbench eval`` of a suite: its cells are runs that point back to it."""
+
+    __tablename__ = "experiment"
+    __table_args__ = (Index("ix_experiment_created", "created_at"),)
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    created_at: datetime = _when()
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    """``running``, ``done`` or ``cancelled`` (a dead process's stays ``running``)."""
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    """The suite file, as given."""
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    """A hash of what decides the cells: resuming a changed suite is refused."""
+    cells: int = Field(sa_column=Column(Integer, nullable=False))
+    owner: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
+
+
 class Run(SQLModel, table=True):
     """One model call: what was sent, what came back, and how it went.
 
@@ -141,7 +163,12 @@ class Run(SQLModel, table=True):
     """
 
     __tablename__ = "run"
-    __table_args__ = (Index("ix_run_created", "created_at"), Index("ix_run_status", "status"))
+    __table_args__ = (
+        Index("ix_run_created", "created_at"),
+        Index("ix_run_status", "status"),
+        Index("ix_run_experiment", "experiment_id"),
+        Index("ix_run_cache_key", "cache_key"),
+    )
 
     id: str = Field(sa_column=Column(String(32), primary_key=True))
     created_at: datetime = _when()
@@ -174,3 +201,12 @@ class Run(SQLModel, table=True):
     tokens_estimated: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     cost_usd: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     cost_source: str = Field(default="unknown", sa_column=Column(Text, nullable=False))
+    experiment_id: str | None = Field(
+        default=None, sa_column=Column(ForeignKey("experiment.id"), nullable=True)
+    )
+    cell: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    """The experiment cell: ``VARIANT/MODEL/CASE/REPEAT`` indexes."""
+    cache_key: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    """A hash of the model's identity, the messages and the parameters."""
+    cached_from: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    """For a cache hit: the run whose answer was reused (no model was called)."""

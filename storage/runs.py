@@ -32,6 +32,9 @@ class RunStart:
     prompt_version_id: str | None = None
     template: Sequence[dict[str, Any]] | None = None
     model_info: dict[str, Any] = field(default_factory=dict)
+    experiment_id: str | None = None
+    cell: str | None = None
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,13 @@ class RunInfo:
     output: str
     error: str | None
     metrics: dict[str, Any]
+    experiment_id: str | None = None
+    cell: str | None = None
+    cache_key: str | None = None
+    cached_from: str | None = None
 
 
-_METRIC_FIELDS = (
+METRIC_FIELDS = (
     "ttft_ms",
     "e2e_ms",
     "tpot_ms",
@@ -91,6 +98,9 @@ def start_run(store: Store, start: RunStart, run_id: str | None = None) -> str:
                 params=start.params,
                 variables=start.variables,
                 messages=list(start.messages),
+                experiment_id=start.experiment_id,
+                cell=start.cell,
+                cache_key=start.cache_key,
             )
         )
     return run_id
@@ -114,7 +124,7 @@ def finish_run(
         "output": output,
         "error": error,
         "finished_at": utcnow(),
-        **{k: metrics.get(k) for k in _METRIC_FIELDS if k in metrics},
+        **{k: metrics.get(k) for k in METRIC_FIELDS if k in metrics},
     }
     if model_info is not None:
         values["model_info"] = model_info
@@ -169,7 +179,7 @@ def mark_interrupted(store: Store) -> int:
     return len(dead)
 
 
-def _info(run: Run) -> RunInfo:
+def info(run: Run) -> RunInfo:
     return RunInfo(
         id=run.id,
         created_at=as_utc(run.created_at),
@@ -185,7 +195,11 @@ def _info(run: Run) -> RunInfo:
         messages=run.messages,
         output=run.output,
         error=run.error,
-        metrics={k: getattr(run, k) for k in _METRIC_FIELDS},
+        metrics={k: getattr(run, k) for k in METRIC_FIELDS},
+        experiment_id=run.experiment_id,
+        cell=run.cell,
+        cache_key=run.cache_key,
+        cached_from=run.cached_from,
     )
 
 
@@ -199,11 +213,11 @@ def get_run(store: Store, run_id: str) -> RunInfo:
         run = session.get(Run, run_id)
         if run is None:
             raise NotFoundError(f"unknown run {run_id!r}")
-        return _info(run)
+        return info(run)
 
 
 def list_runs(store: Store, limit: int = 100) -> list[RunInfo]:
     """The newest runs first."""
     with store.read() as session:
         rows = session.exec(select(Run).order_by(col(Run.created_at).desc()).limit(limit))
-        return [_info(r) for r in rows]
+        return [info(r) for r in rows]

@@ -212,7 +212,7 @@ def test_discovery_imports_no_backend(tmp_path) -> None:
         "print(sorted(names), loaded, heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert out.stdout.strip() == "['litellm', 'llama_cpp', 'openai'] [] []"
+    assert out.stdout.strip() == "['echo', 'litellm', 'llama_cpp', 'openai'] [] []"
 
 
 def test_tpot_is_null_when_everything_came_in_one_chunk() -> None:

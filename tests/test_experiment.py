@@ -33,10 +33,10 @@ def test_plan_renders_every_cell_in_order() -> None:
 
 def test_plan_stops_before_any_call_on_a_missing_variable() -> None:
     model = ModelSpec("m", "openai", {"model": "m", "api_base": "http://127.0.0.1:1/v1"})
-    with pytest.raises(ValidationError, match=r"variant A, case 1: message 1 \(user\), line 1: "
+    with pytest.raises(ValidationError, match=r"case 1: variant A: message 1 \(user\), line 1: "
                                               r"variable 'q' is undefined"):
         plan([A, B], [model], [{"q": "fine"}, {"other": "x"}])
-    with pytest.raises(ValidationError, match=r"variant B, case 0: message 2 \(user\)"):
+    with pytest.raises(ValidationError, match=r"case 0: variant B: message 2 \(user\)"):
         plan([B], [model], [{"other": "x"}])
 
 

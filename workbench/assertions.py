@@ -46,6 +46,10 @@ class Assertion:
     type: str
     value: Any = None
 
+    def check(self, seen: Observation) -> Verdict:
+        """Apply this assertion (see :func:`check`)."""
+        return check(self, seen)
+
 
 @dataclass(frozen=True)
 class Observation:

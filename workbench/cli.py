@@ -14,6 +14,7 @@ import click
 from workbench import __version__
 from workbench.cli_config import config
 from workbench.cli_datasets import datasets
+from workbench.cli_eval import eval_cmd
 from workbench.cli_keys import keys
 from workbench.cli_prompts import prompts
 from workbench.cli_run import models, run_cmd
@@ -49,7 +50,7 @@ def cli(ctx: click.Context) -> None:
         make_app(state.settings).run()
 
 
-for _group in (config, prompts, datasets, keys, models, run_cmd):
+for _group in (config, prompts, datasets, keys, models, run_cmd, eval_cmd):
     cli.add_command(_group)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from workbench.models import ModelSpec
 from workbench.storage import runs
 from workbench.storage.db import Store
 
+_NOT_IDENTITY = ("file", "n_gpu_layers")
+"""Facts that do not change a model's answers (where its file lies, what runs it)."""
 _PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "response_format")
 
 
@@ -79,6 +82,30 @@ class Engine:
             self._backends[key] = cls(validated, clock=self.clock)
         return self._backends[key]
 
+    @staticmethod
+    def request_params(spec: ModelSpec, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The parameters a call sends: the model's, overridden by the prompt's."""
+        chosen = {**spec.params, **(params or {})}
+        return {k: v for k, v in chosen.items() if k in _PARAMS and v is not None}
+
+    def cache_key(
+        self, spec: ModelSpec, messages: Sequence[dict[str, str]], params: dict[str, Any] | None
+    ) -> str:
+        """What makes two calls identical: the model's identity (a GGUF file's SHA-256, or
+        the provider, model id and API base), the rendered messages and the parameters
+        sent (the seed among them). May hash a model file the first time."""
+        identity = {
+            k: v for k, v in self.backend(spec).describe().items() if k not in _NOT_IDENTITY
+        }
+        data = {
+            "backend": spec.backend,
+            "model": identity,
+            "messages": list(messages),
+            "params": self.request_params(spec, params),
+        }
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def _key(self, spec: ModelSpec) -> str | None:
         if not spec.provider:
             return None
@@ -108,14 +135,16 @@ class Engine:
         template: Sequence[dict[str, Any]] | None = None,
         variables: dict[str, Any] | None = None,
         on_chunk: Callable[[str], None] | None = None,
+        experiment_id: str | None = None,
+        cell: str | None = None,
+        cache_key: str | None = None,
     ) -> RunResult:
         """Call the model, stream its text to ``on_chunk``, and record the run.
 
         Backend failures are recorded and returned (status ``error`` or ``partial``),
         not raised. Cancelling the task records ``cancelled`` and re-raises.
         """
-        chosen = {**spec.params, **(params or {})}
-        chosen = {k: v for k, v in chosen.items() if k in _PARAMS and v is not None}
+        chosen = self.request_params(spec, params)
         backend = self.backend(spec)
         run_id = runs.new_run_id()
         # The `running` row is written while the request goes out, not before it: the
@@ -133,6 +162,9 @@ class Engine:
                     prompt_version_id=prompt_version_id,
                     template=template,
                     model_info=await asyncio.to_thread(backend.describe),  # may hash a file
+                    experiment_id=experiment_id,
+                    cell=cell,
+                    cache_key=cache_key,
                 ),
                 run_id,
             )
@@ -197,7 +229,9 @@ class Engine:
         output_tokens = done.output_tokens if done else None
         timing = metrics.timing(submitted, first, last, output_tokens)
         input_tokens = done.input_tokens if done else None
-        if backend.local:
+        if backend.free:
+            cost, source = 0.0, f"free ({spec.backend} backend calls no model)"
+        elif backend.local:
             wall_s = (last if last is not None else self.clock()) - submitted
             cost, source = metrics.local_cost(wall_s, self.settings.local.price_per_hour_usd)
         else:

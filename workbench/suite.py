@@ -1,0 +1,451 @@
+"""Suites: what ``workbench eval`` runs, loaded from Workbench's YAML or a promptfoo config.
+
+A suite is prompt variants x models x test cases x repeats, with checks per case and
+pass thresholds. Everything is resolved and checked when the file is loaded (prompts,
+models, dataset files, assertion values, variables the templates need), so a bad suite
+stops with the file and line before any model is called.
+
+Workbench's format::
+
+    description: Support answers
+    prompts:                      # store references, prompt files or inline drafts
+      - support-answer:approved
+      - file: prompts/terse.yaml
+      - name: inline-draft
+        messages:
+          - {role: user, content: "{{ question }}"}
+        params: {temperature: 0}
+    models: [smollm2, {name: local-server, model: openai/smollm2, api_base: http://127.0.0.1:8000/v1}]
+    dataset: cases.csv            # a stored dataset's name, a .csv/.jsonl file, or inline
+    tests:                        # inline cases (instead of, or with, dataset)
+      - vars: {question: Where is my order?}
+        assert: [{type: icontains, value: order}]
+    assert:                       # checks on every case
+      - {type: max-length, value: 600}
+    repeats: 1
+    concurrency: 8                # in flight per backend (-j overrides)
+    thresholds:
+      pass_rate: 0.9              # each variant x model must pass at least this share
+      baseline_margin: 0.05       # with --baseline LABEL: worse by more than this fails
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from workbench import assertions, templates, yamlio
+from workbench.assertions import Observation, Verdict
+from workbench.config import Settings
+from workbench.domain import Message, Params, PromptContent, check_plain_data, parse_ref
+from workbench.errors import ValidationError, WorkbenchError
+from workbench.experiment import Variant
+from workbench.models import ModelSpec
+
+if TYPE_CHECKING:
+    from workbench.storage.db import Store
+
+
+class Check(Protocol):
+    """A check on one output (a Workbench assertion, or a promptfoo one)."""
+
+    type: str
+
+    def check(self, seen: Observation) -> Verdict:
+        """Pass or fail, and why."""
+        ...
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One case: its variables and the checks its output must pass."""
+
+    __test__ = False  # not a pytest class
+
+    vars: dict[str, Any]
+    checks: tuple[Check, ...] = ()
+    description: str | None = None
+    where: str = ""
+    """Where the case was written (``suite.yaml:14``, ``cases.csv: case 3``)."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a suite passes.
+
+    Attributes:
+        pass_rate: the share of cases each variant x model must pass; None means all.
+        baseline_margin: with ``--baseline LABEL``, how much lower (as a share of cases) a
+            candidate's pass rate may be than the labelled version's.
+    """
+
+    pass_rate: float | None = None
+    baseline_margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded, checked suite."""
+
+    source: str
+    description: str
+    variants: tuple[Variant, ...]
+    models: tuple[ModelSpec, ...]
+    cases: tuple[TestCase, ...]
+    repeats: int = 1
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    concurrency: int | None = None
+    grader: ModelSpec | None = None
+    """The model that grades model-graded checks (promptfoo's ``defaultTest.options.provider``)."""
+    dialect: str = "workbench"
+    """``workbench`` or ``promptfoo``."""
+    fingerprint: str = ""
+    """A hash of everything that decides the cells (to refuse resuming a changed suite)."""
+
+
+def fingerprint(parts: Sequence[Any]) -> str:
+    """A stable hash of plain data (variants, models, cases, repeats)."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# --- Workbench's own format -------------------------------------------------------------
+
+_KEYS = (
+    "description", "prompts", "models", "dataset", "tests", "assert", "repeats",
+    "concurrency", "thresholds",
+)
+
+
+class _Inline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    messages: list[Message] = Field(min_length=1)
+    params: Params = Field(default_factory=Params)
+    variables: dict[str, Any] | None = None
+
+
+class _FileRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+
+
+class _ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model: str | None = None
+    """A provider's model id (for a server of one's own, with ``api_base``)."""
+    api_base: str | None = None
+    params: Params = Field(default_factory=Params)
+
+
+class _Test(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    vars: dict[str, Any] = Field(default_factory=dict)
+    assert_: list[Any] = Field(default_factory=list, alias="assert")
+    description: str | None = None
+
+
+class _Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pass_rate: float | None = Field(default=None, ge=0, le=1)
+    baseline_margin: float = Field(default=0.0, ge=0, le=1)
+
+
+class _SuiteFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    description: str = ""
+    prompts: list[str | _FileRef | _Inline] = Field(min_length=1)
+    models: list[str | _ModelEntry] = Field(min_length=1)
+    dataset: str | None = None
+    tests: list[_Test] = Field(default_factory=list)
+    assert_: list[Any] = Field(default_factory=list, alias="assert")
+    repeats: int = Field(default=1, ge=1, le=1000)
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+    thresholds: _Thresholds = Field(default_factory=_Thresholds)
+
+
+def is_promptfoo(path: Path, data: Any) -> bool:
+    """promptfoo configs name ``providers``; Workbench suites name ``models``."""
+    if path.name.startswith("promptfooconfig"):
+        return True
+    return isinstance(data, dict) and "providers" in data and "models" not in data
+
+
+def load_suite(path: Path, settings: Settings, store: Callable[[], Store]) -> Suite:
+    """Read and check a suite file (Workbench's format or a promptfoo config).
+
+    ``store`` opens the store when the suite names stored prompts or datasets.
+
+    Raises:
+        ValidationError: unreadable file, invalid YAML, unknown keys, bad values,
+            missing files, unknown models or prompts, with the file and line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read suite {path}: {exc}") from None
+    data, root = yamlio.load(text, str(path))
+    if is_promptfoo(path, data):
+        from workbench import promptfoo
+
+        return promptfoo.load(path, data, root, settings)
+    return _load_native(path, data, root, settings, store)
+
+
+def _load_native(
+    path: Path, data: Any, root: yaml.Node | None, settings: Settings, store: Callable[[], Store]
+) -> Suite:
+    source = str(path)
+    if not isinstance(data, dict) or root is None:
+        raise ValidationError(f"{source}: a suite is a mapping with 'prompts' and 'models'")
+    try:
+        parsed = _SuiteFile.model_validate(data)
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _readable_loc(tuple(err["loc"]))
+            what = ".".join(str(p) for p in loc) or "suite"
+            hint = ""
+            if err["type"] == "extra_forbidden" and len(loc) == 1:
+                hint = f" (allowed keys: {', '.join(_KEYS)})"
+            problems.append(f"{source}:{line_of(root, loc)}: {what}: {err['msg']}{hint}")
+        raise ValidationError("\n".join(dict.fromkeys(problems))) from None
+
+    def at(*loc: Any) -> str:
+        return f"{source}:{line_of(root, loc)}"
+
+    variants = tuple(
+        _variant(entry, path, at("prompts", i), store) for i, entry in enumerate(parsed.prompts)
+    )
+    labels = [v.label for v in variants]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ValidationError(f"{at('prompts')}: two prompts are both called {label!r}")
+    models = tuple(_model(entry, settings, at("models", i)) for i, entry in enumerate(parsed.models))
+    shared = tuple(_checks(parsed.assert_, at, ("assert",)))
+    cases: list[TestCase] = []
+    if parsed.dataset is not None:
+        cases.extend(_dataset_cases(parsed.dataset, path, at("dataset"), shared, store))
+    for i, test in enumerate(parsed.tests):
+        own = tuple(_checks(test.assert_, at, ("tests", i, "assert")))
+        cases.append(
+            TestCase(dict(test.vars), shared + own, test.description, where=at("tests", i))
+        )
+    if not cases:
+        raise ValidationError(f"{source}: no test cases: give 'dataset' or 'tests'")
+    for case in cases:
+        try:
+            check_plain_data(case.vars, "a variable")
+        except ValueError as exc:
+            raise ValidationError(f"{case.where}: {exc}") from None
+    cases = [_templated(case) for case in cases]
+    return Suite(
+        source=source,
+        description=parsed.description,
+        variants=variants,
+        models=models,
+        cases=tuple(cases),
+        repeats=parsed.repeats,
+        thresholds=Thresholds(parsed.thresholds.pass_rate, parsed.thresholds.baseline_margin),
+        concurrency=parsed.concurrency,
+        fingerprint=fingerprint(
+            [
+                [[v.label, [m.model_dump() for m in v.messages], v.defaults, v.params] for v in variants],
+                [model_identity(m) for m in models],
+                [[c.vars, [_check_data(k) for k in c.checks]] for c in cases],
+                parsed.repeats,
+            ]
+        ),
+    )
+
+
+def _templated(case: TestCase) -> TestCase:
+    """Assertion values may use the case's variables: ``{type: icontains, value: "{{ city }}"}``."""
+    checks = []
+    for check in case.checks:
+        value = getattr(check, "value", None)
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            try:
+                rendered = templates.render(value, case.vars, where=f"{check.type} value")
+            except templates.TemplateError as exc:
+                raise ValidationError(f"{case.where}: {exc}") from None
+            check = assertions.parse({"type": check.type, "value": rendered}, case.where)
+        checks.append(check)
+    return TestCase(case.vars, tuple(checks), case.description, case.where)
+
+
+def model_identity(spec: ModelSpec) -> list[Any]:
+    """A model as plain data, its secrets left out (for fingerprints)."""
+    options = {k: v for k, v in spec.options.items() if k not in ("api_key",)}
+    return [spec.name, spec.backend, options, spec.params]
+
+
+def _check_data(check: Check) -> list[Any]:
+    return [check.type, getattr(check, "value", None)]
+
+
+def _readable_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic names union members (`str`, `_Inline`) in error locations: drop them.
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in ("str",) or p.startswith("_"))))
+
+
+def _variant(entry: Any, base: Path, where: str, store: Callable[[], Store]) -> Variant:
+    if isinstance(entry, str):
+        from workbench.storage import repo
+
+        try:
+            version = repo.resolve(store(), parse_ref(entry))
+        except WorkbenchError as exc:
+            raise ValidationError(f"{where}: {exc}") from None
+        return _from_content(str(entry), version.content, version.id, version.prompt)
+    if isinstance(entry, _FileRef):
+        from workbench.promptfile import load_prompt_file
+
+        file = (base.parent / entry.file).resolve()
+        if not file.is_file():
+            raise ValidationError(f"{where}: prompt file {entry.file} not found (looked in {file})")
+        loaded = load_prompt_file(file)
+        return _from_content(loaded.name, loaded.content, None, None)
+    try:
+        content = PromptContent(
+            messages=tuple(entry.messages), params=entry.params, variables=dict(entry.variables or {})
+        )
+    except PydanticValidationError as exc:
+        raise ValidationError(f"{where}: {exc.errors()[0]['msg']}") from None
+    for index, message in enumerate(content.messages):
+        try:
+            templates.compile_template(
+                message.content, where=templates.message_label(index, message.role)
+            )
+        except templates.TemplateError as exc:
+            raise ValidationError(f"{where}: prompt {entry.name}: {exc}") from None
+    return _from_content(entry.name, content, None, None)
+
+
+def _from_content(
+    label: str, content: PromptContent, version_id: str | None, prompt: str | None
+) -> Variant:
+    return Variant(
+        label=label,
+        messages=tuple(content.messages),
+        defaults=dict(content.variables),
+        params=content.params.model_dump(exclude_none=True, exclude={"model"}),
+        version_id=version_id,
+        prompt=prompt,
+    )
+
+
+def _model(entry: str | _ModelEntry, settings: Settings, where: str) -> ModelSpec:
+    from workbench.models import resolve_model
+
+    try:
+        if isinstance(entry, str):
+            return resolve_model(settings, entry)
+        spec = resolve_model(settings, entry.model or entry.name, api_base=entry.api_base)
+    except WorkbenchError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
+    params = {**spec.params, **entry.params.model_dump(exclude_none=True, exclude={"model"})}
+    return ModelSpec(entry.name, spec.backend, spec.options, spec.provider, params, spec.source)
+
+
+def _checks(items: Sequence[Any], at: Callable[..., str], loc: tuple[Any, ...]) -> list[Check]:
+    return [assertions.parse(item, at(*loc, i)) for i, item in enumerate(items)]
+
+
+def expected_checks(expected: Any, where: str) -> list[Check]:
+    """A dataset case's ``expected`` as checks, in promptfoo's ``__expected`` convention:
+    ``type:value`` for a known assertion type (``icontains:refund``, ``is-json``), any
+    other text must equal the output; a mapping is an assertion; a list, several."""
+    if expected is None:
+        return []
+    if isinstance(expected, list):
+        return [c for item in expected for c in expected_checks(item, where)]
+    if isinstance(expected, dict):
+        return [assertions.parse(expected, where)]
+    text = str(expected)
+    kind, sep, value = text.partition(":")
+    if kind in assertions.TYPES and (sep or kind.removeprefix("not-") == "is-json"):
+        if kind in ("max-length", "latency", "cost"):
+            try:
+                number: Any = float(value) if "." in value else int(value)
+            except ValueError:
+                raise ValidationError(f"{where}: {kind} needs a number, got {value!r}") from None
+            return [assertions.parse({"type": kind, "value": number}, where)]
+        if kind == "json-schema":
+            import json
+
+            try:
+                schema = json.loads(value)
+            except ValueError as exc:
+                raise ValidationError(f"{where}: json-schema: invalid JSON: {exc}") from None
+            return [assertions.parse({"type": kind, "value": schema}, where)]
+        return [assertions.parse({"type": kind, "value": value if sep else None}, where)]
+    return [assertions.parse({"type": "equals", "value": text}, where)]
+
+
+def _dataset_cases(
+    name: str, base: Path, where: str, shared: tuple[Check, ...], store: Callable[[], Store]
+) -> list[TestCase]:
+    if name.lower().endswith((".csv", ".jsonl")):
+        from workbench.datasets import read_cases
+
+        file = (base.parent / name).resolve()
+        if not file.is_file():
+            raise ValidationError(f"{where}: dataset file {name} not found (looked in {file})")
+        found = read_cases(file)
+        label = name
+    else:
+        from workbench.storage.datasets import get_dataset
+
+        try:
+            found = list(get_dataset(store(), name).cases)
+        except WorkbenchError as exc:
+            raise ValidationError(f"{where}: {exc}") from None
+        label = f"dataset {name}"
+    cases = []
+    for i, case in enumerate(found):
+        here = f"{label}: case {i + 1}"
+        cases.append(
+            TestCase(dict(case.vars), shared + tuple(expected_checks(case.expected, here)),
+                     where=here)
+        )
+    return cases
+
+
+def line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The line of the value at a key path (the nearest existing parent's when missing;
+    the key itself for an unexpected key)."""
+    node, line = root, root.start_mark.line + 1
+    for key in loc:
+        node = _child(node, key)
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                return v
+            if k.value == str(key):
+                return k
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        return node.value[key]
+    return None
