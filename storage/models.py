@@ -145,7 +145,7 @@ class Experiment(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     status: str = Field(sa_column=Column(String(16), nullable=False))
-    """``running``, ``done`` or ``cancelled`` (a dead process's stays ``running``)."""
+    """``running``, ``done``, ``cancelled``, or ``interrupted`` (its process died)."""
     source: str = Field(sa_column=Column(Text, nullable=False))
     """The suite file, as given."""
     description: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -161,21 +161,35 @@ def _alive(owner: str | None) -> bool:
 
 
 def mark_interrupted(store: Store) -> int:
-    """Runs left ``running`` by a process that died (``kill -9``, a crash, power loss)
-    become ``interrupted``; runs of live processes are left alone. Returns how many."""
+    """Runs (and experiments) left ``running`` by a process that died (``kill -9``, a
+    crash, power loss) become ``interrupted``; those of live processes are left alone.
+    Returns how many runs."""
+    from workbench.storage.models import Experiment
+
     with store.read() as session:
         candidates = session.exec(
             select(Run.id, Run.owner).where(col(Run.status) == "running")
         ).all()
+        experiments = session.exec(
+            select(Experiment.id, Experiment.owner).where(col(Experiment.status) == "running")
+        ).all()
     dead = [run_id for run_id, owner in candidates if not _alive(owner)]
-    if not dead:
+    dead_experiments = [eid for eid, owner in experiments if not _alive(owner)]
+    if not dead and not dead_experiments:
         return 0
     with store.write() as session:
-        session.execute(
-            update(Run)
-            .where(col(Run.id).in_(dead), col(Run.status) == "running")
-            .values(status="interrupted", finished_at=utcnow())
-        )
+        if dead:
+            session.execute(
+                update(Run)
+                .where(col(Run.id).in_(dead), col(Run.status) == "running")
+                .values(status="interrupted", finished_at=utcnow())
+            )
+        if dead_experiments:
+            session.execute(
+                update(Experiment)
+                .where(col(Experiment.id).in_(dead_experiments), col(Experiment.status) == "running")
+                .values(status="interrupted", finished_at=utcnow())
+            )
     return len(dead)
 
 

@@ -220,30 +220,37 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def square_and_add(
+    p1: float, ci1: tuple[float, float], p2: float, ci2: tuple[float, float], phi: float = 0.0
+) -> tuple[float, float]:
+    """Newcombe's square-and-add interval for ``p1 - p2`` from each proportion's own
+    interval; ``phi`` is the correlation of paired outcomes (0 for independent samples)."""
+    (l1, u1), (l2, u2) = ci1, ci2
+    d = p1 - p2
+    below = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    above = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    return max(-1.0, d - math.sqrt(max(below, 0.0))), min(1.0, d + math.sqrt(max(above, 0.0)))
+
+
 def paired_difference(both: int, a_only: int, b_only: int, neither: int) -> tuple[float, float, float]:
-    """Difference of two paired proportions (``b`` minus ``a``) with Newcombe's hybrid
-    score interval (method 10 of Newcombe, Statistics in Medicine 1998;17:2635-50),
-    which stays inside [-1, 1] and behaves at small samples and extreme rates."""
+    """Difference of two paired pass rates (``b`` minus ``a``) with Newcombe's hybrid
+    score interval for paired data (Newcombe, Statistics in Medicine 1998;17:2635-50,
+    method 10): Wilson intervals combined by square-and-add, with the correlation of
+    the pairs (continuity-corrected). It stays inside [-1, 1] and behaves at small
+    samples and at pass rates near 0 or 1."""
     n = both + a_only + b_only + neither
     if n == 0:
         return 0.0, -1.0, 1.0
-    pa, pb = (both + a_only) / n, (both + b_only) / n
-    la, ua = wilson(both + a_only, n)
-    lb, ub = wilson(both + b_only, n)
-    # Correlation of the paired outcomes, with Newcombe's continuity correction.
-    a, b, c, d = both, b_only, a_only, neither  # b's pass as "first" proportion
-    denominator = (a + b) * (c + d) * (a + c) * (b + d)
-    if denominator == 0:
-        phi = 0.0
-    else:
-        product = a * d - b * c
-        if product > 0:
-            product = max(product - n / 2, 0.0)
-        phi = product / math.sqrt(denominator)
-    difference = pb - pa
-    delta = math.sqrt(max((pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2, 0.0))
-    epsilon = math.sqrt(max((ub - pb) ** 2 - 2 * phi * (ub - pb) * (pa - la) + (pa - la) ** 2, 0.0))
-    return difference, max(-1.0, difference - delta), min(1.0, difference + epsilon)
+    pb, pa = (both + b_only) / n, (both + a_only) / n
+    # The 2x2 table with b first: r both pass, s only b, t only a, u neither.
+    r, s, t, u = both, b_only, a_only, neither
+    denominator = (r + s) * (t + u) * (r + t) * (s + u)
+    product = r * u - s * t
+    if product > 0:
+        product = max(product - n / 2, 0.0)
+    phi = product / math.sqrt(denominator) if denominator else 0.0
+    low, high = square_and_add(pb, wilson(both + b_only, n), pa, wilson(both + a_only, n), phi)
+    return pb - pa, low, high
 
 
 # --- running ------------------------------------------------------------------------------
