@@ -133,19 +133,20 @@ def cached_answers(store: Store, keys: Iterable[str]) -> dict[str, RunInfo]:
     """For each cache key, the newest successful run that called a model with it."""
     wanted = sorted(set(keys))
     found: dict[str, RunInfo] = {}
-    with store.read() as session:
+    table = Run.__table__  # Core, not ORM objects: this reads a row per cell
+    with store.errors(), store.engine.connect() as connection:
         for start in range(0, len(wanted), _CHUNK):
-            rows = session.exec(
-                select(Run)
+            rows = connection.execute(
+                select(table)
                 .where(
-                    col(Run.cache_key).in_(wanted[start : start + _CHUNK]),
-                    col(Run.status) == "ok",
-                    col(Run.cached_from).is_(None),
+                    table.c.cache_key.in_(wanted[start : start + _CHUNK]),
+                    table.c.status == "ok",
+                    table.c.cached_from.is_(None),
                 )
-                .order_by(col(Run.created_at))
-            ).all()
+                .order_by(table.c.created_at)
+            ).mappings()
             for row in rows:
-                found[row.cache_key or ""] = info(row)
+                found[row["cache_key"]] = info(row)
     return found
 
 

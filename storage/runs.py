@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -193,27 +193,30 @@ def mark_interrupted(store: Store) -> int:
     return len(dead)
 
 
-def info(run: Run) -> RunInfo:
+def info(run: Run | Mapping[str, Any]) -> RunInfo:
+    """A stored run as callers see it, from an ORM row or a Core row's mapping."""
+    get = run.__getitem__ if isinstance(run, Mapping) else run.__getattribute__
+    finished = get("finished_at")
     return RunInfo(
-        id=run.id,
-        created_at=as_utc(run.created_at),
-        finished_at=as_utc(run.finished_at) if run.finished_at else None,
-        status=run.status,
-        model=run.model,
-        backend=run.backend,
-        prompt_version_id=run.prompt_version_id,
-        template=run.template,
-        model_info=run.model_info,
-        params=run.params,
-        variables=run.variables,
-        messages=run.messages,
-        output=run.output,
-        error=run.error,
-        metrics={k: getattr(run, k) for k in METRIC_FIELDS},
-        experiment_id=run.experiment_id,
-        cell=run.cell,
-        cache_key=run.cache_key,
-        cached_from=run.cached_from,
+        id=get("id"),
+        created_at=as_utc(get("created_at")),
+        finished_at=as_utc(finished) if finished else None,
+        status=get("status"),
+        model=get("model"),
+        backend=get("backend"),
+        prompt_version_id=get("prompt_version_id"),
+        template=get("template"),
+        model_info=get("model_info"),
+        params=get("params"),
+        variables=get("variables"),
+        messages=get("messages"),
+        output=get("output"),
+        error=get("error"),
+        metrics={k: get(k) for k in METRIC_FIELDS},
+        experiment_id=get("experiment_id"),
+        cell=get("cell"),
+        cache_key=get("cache_key"),
+        cached_from=get("cached_from"),
     )
 
 

@@ -197,3 +197,16 @@ def test_ordinary_operations_still_work() -> None:
 def test_compile_time_is_capped() -> None:
     with pytest.raises(RenderLimitError, match="compiling took longer"):
         templates.render("{{ a }}" * 20000, {"a": 1}, limits=Limits(compile_timeout_s=0.05))
+
+
+def test_only_plain_expressions_skip_the_watchdog() -> None:
+    assert templates.compile_template("Hi {{ name }}, {{ a.b[0] ~ 'x' }} {{ n * 2 if n else 0 }}").bounded
+    for source in ("{{ name|upper }}", "{% for i in x %}{% endfor %}", "{{ range(3) }}",
+                   "{{ name.upper() }}"):
+        assert not templates.compile_template(source).bounded, source
+
+
+def test_a_filter_chain_still_has_a_time_limit() -> None:
+    slow = "{{ range(100000)|map('string')|map('center', 1000)|join|length }}"
+    with pytest.raises(templates.RenderLimitError, match="longer than 0.05 s"):
+        templates.render(slow, {}, limits=templates.Limits(timeout_s=0.05))

@@ -66,6 +66,7 @@ class Engine:
         self.clock = clock
         self._classes = dict(backend_classes or {})
         self._backends: dict[str, Backend] = {}
+        self._described: dict[int, dict[str, Any]] = {}
 
     def backend(self, spec: ModelSpec) -> Backend:
         """The backend for a model, built on first use and then reused."""
@@ -138,8 +139,13 @@ class Engine:
         experiment_id: str | None = None,
         cell: str | None = None,
         cache_key: str | None = None,
+        gate: asyncio.Semaphore | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> RunResult:
         """Call the model, stream its text to ``on_chunk``, and record the run.
+
+        With a ``gate``, the call waits for it and holds it only while the model is
+        called; ``on_start`` is called once the call goes ahead.
 
         Backend failures are recorded and returned (status ``error`` or ``partial``),
         not raised. Cancelling the task records ``cancelled`` and re-raises.
@@ -147,66 +153,75 @@ class Engine:
         chosen = self.request_params(spec, params)
         backend = self.backend(spec)
         run_id = runs.new_run_id()
-        # The `running` row is written while the request goes out, not before it: the
-        # write costs a millisecond or two that the call's latency need not wait for.
-        started = asyncio.ensure_future(
-            asyncio.to_thread(
-                runs.start_run,
-                self.store,
-                runs.RunStart(
-                    model=spec.name,
-                    backend=spec.backend,
-                    messages=list(messages),
-                    params=chosen,
-                    variables=dict(variables or {}),
-                    prompt_version_id=prompt_version_id,
-                    template=template,
-                    model_info=await asyncio.to_thread(backend.describe),  # may hash a file
-                    experiment_id=experiment_id,
-                    cell=cell,
-                    cache_key=cache_key,
-                ),
-                run_id,
-            )
-        )
         parts: list[str] = []
         first = last = None
         done: Done | None = None
         status, error = "ok", None
-        submitted = self.clock()
-        try:
-            # Loading a model or importing a client library is set-up, not latency.
-            await backend.prepare()
-            submitted = self.clock()
-            async for event in backend.stream(ChatRequest(messages=list(messages), **chosen)):
-                if isinstance(event, Chunk):
-                    if event.text:
-                        first = event.at if first is None else first
-                        last = event.at
-                        parts.append(event.text)
-                        if on_chunk is not None:
-                            on_chunk(event.text)
-                else:
-                    done = event
-        except asyncio.CancelledError:
-            status, error = "cancelled", "cancelled by the user"
-            finishing = asyncio.ensure_future(
-                self._finish(spec, started, run_id, status, parts, error, submitted, first, last, done)
+        cancelled = False
+        # The gate bounds calls in flight; recording the outcome happens after it is
+        # released, so the next call need not wait for this one's write.
+        async with gate if gate is not None else contextlib.nullcontext():
+            if on_start is not None:
+                on_start()
+            info = self._described.get(id(backend))
+            if info is None:  # the first call may hash a model file: off the loop
+                info = self._described[id(backend)] = await asyncio.to_thread(backend.describe)
+            # The `running` row is written while the request goes out, not before it: the
+            # write costs a millisecond or two that the call's latency need not wait for.
+            started = asyncio.ensure_future(
+                asyncio.to_thread(
+                    runs.start_run,
+                    self.store,
+                    runs.RunStart(
+                        model=spec.name,
+                        backend=spec.backend,
+                        messages=list(messages),
+                        params=chosen,
+                        variables=dict(variables or {}),
+                        prompt_version_id=prompt_version_id,
+                        template=template,
+                        model_info=dict(info),
+                        experiment_id=experiment_id,
+                        cell=cell,
+                        cache_key=cache_key,
+                    ),
+                    run_id,
+                )
             )
+            submitted = self.clock()
+            try:
+                # Loading a model or importing a client library is set-up, not latency.
+                await backend.prepare()
+                submitted = self.clock()
+                async for event in backend.stream(ChatRequest(messages=list(messages), **chosen)):
+                    if isinstance(event, Chunk):
+                        if event.text:
+                            first = event.at if first is None else first
+                            last = event.at
+                            parts.append(event.text)
+                            if on_chunk is not None:
+                                on_chunk(event.text)
+                    else:
+                        done = event
+            except asyncio.CancelledError:
+                cancelled = True
+                status, error = "cancelled", "cancelled by the user"
+            except BackendError as exc:
+                status, error = ("partial" if parts else "error"), f"{spec.name}: {exc}"
+            except Exception as exc:  # a backend bug must not lose the run or crash the caller
+                status = "partial" if parts else "error"
+                error = f"{spec.name}: unexpected {type(exc).__name__}: {exc}"
+        finishing = asyncio.ensure_future(
+            self._finish(spec, started, run_id, status, parts, error, submitted, first, last, done)
+        )
+        if cancelled:
             # Record the cancellation even if cancelled again meanwhile (it is one write):
             # a run must never be left `running` by a live process.
             while not finishing.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(finishing)
-            raise
-        except BackendError as exc:
-            status, error = ("partial" if parts else "error"), f"{spec.name}: {exc}"
-        except Exception as exc:  # a backend bug must not lose the run or crash the caller
-            status = "partial" if parts else "error"
-            error = f"{spec.name}: unexpected {type(exc).__name__}: {exc}"
-        return await self._finish(
-            spec, started, run_id, status, parts, error, submitted, first, last, done
-        )
+            raise asyncio.CancelledError
+        return await finishing
 
     async def _finish(
         self,

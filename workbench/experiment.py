@@ -115,22 +115,22 @@ async def run_cells(
         return limits[key]
 
     async def one(cell: Cell) -> RunResult:
-        async with gate(cell):
-            emit(Event("started", cell))
-            result = await engine.run(
-                cell.model,
-                cell.messages,
-                cell.variant.params,
-                prompt_version_id=cell.variant.version_id,
-                template=[m.model_dump() for m in cell.variant.messages],
-                variables=cell.variables,
-                on_chunk=lambda text: emit(Event("chunk", cell, text=text)),
-                experiment_id=experiment_id,
-                cell=cell.key or None,
-                cache_key=(cache_keys or {}).get(cell.key),
-            )
-            emit(Event("finished" if result.status == "ok" else "failed", cell, result=result))
-            return result
+        result = await engine.run(
+            cell.model,
+            cell.messages,
+            cell.variant.params,
+            prompt_version_id=cell.variant.version_id,
+            template=[m.model_dump() for m in cell.variant.messages],
+            variables=cell.variables,
+            on_chunk=lambda text: emit(Event("chunk", cell, text=text)),
+            experiment_id=experiment_id,
+            cell=cell.key or None,
+            cache_key=(cache_keys or {}).get(cell.key),
+            gate=gate(cell),
+            on_start=lambda: emit(Event("started", cell)),
+        )
+        emit(Event("finished" if result.status == "ok" else "failed", cell, result=result))
+        return result
 
     tasks = [asyncio.ensure_future(one(cell)) for cell in cells]
     try:

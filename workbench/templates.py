@@ -314,6 +314,21 @@ def _width_checked(filter_func: Callable[..., Any], max_chars: int) -> Callable[
 class _Compiled:
     template: jinja2.Template
     variables: frozenset[str]
+    bounded: bool = False
+    """Only names, constants, item access and size-checked operators: no loop, no call,
+    no filter, so rendering is quick and needs no watchdog thread."""
+
+
+# Node types whose evaluation is bounded by the size of the data (operators are
+# size-checked by the sandbox). Anything else (loops, macros, calls, filters) renders
+# under the watchdog.
+_BOUNDED_NODES = (
+    nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Getattr, nodes.Getitem,
+    nodes.Slice, nodes.Concat, nodes.BinExpr, nodes.UnaryExpr, nodes.Compare, nodes.Operand,
+    nodes.CondExpr, nodes.Tuple, nodes.List, nodes.Dict, nodes.Pair,
+)
+_CACHE: dict[tuple[str, int], _Compiled] = {}
+_CACHE_SIZE = 512
 
 
 @functools.cache
@@ -321,12 +336,12 @@ def _environment(max_chars: int) -> _Sandbox:
     return _Sandbox(max_chars)
 
 
-@functools.lru_cache(maxsize=512)
 def _compile(source: str, max_chars: int) -> _Compiled:
     env = _environment(max_chars)
     ast = env.parse(source)
     template = env.from_string(ast)
-    return _Compiled(template, frozenset(meta.find_undeclared_variables(ast)))
+    bounded = all(isinstance(node, _BOUNDED_NODES) for node in ast.find_all(nodes.Node))
+    return _Compiled(template, frozenset(meta.find_undeclared_variables(ast)), bounded)
 
 
 def compile_template(
@@ -347,8 +362,12 @@ def compile_template(
             f"template is {len(source):,} characters; the limit is {limits.max_source_chars:,}",
             where=where,
         )
+    key = (source, limits.max_output_chars)
+    found = _CACHE.get(key)
+    if found is not None:
+        return found
     try:
-        return _with_watchdog(
+        compiled = _with_watchdog(
             lambda: _compile(source, limits.max_output_chars), limits.compile_timeout_s
         )
     except jinja2.TemplateSyntaxError as exc:  # includes unknown filters and tests
@@ -360,6 +379,10 @@ def compile_template(
         raise RenderLimitError(
             f"compiling took longer than {limits.compile_timeout_s:g} s", where=where
         ) from None
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))  # the oldest
+    _CACHE[key] = compiled
+    return compiled
 
 
 def variables(source: str) -> set[str]:
@@ -398,6 +421,8 @@ def render(
         return "".join(parts)
 
     try:
+        if compiled.bounded:
+            return run()  # quick by construction: a watchdog thread costs ~0.2 ms
         return _with_watchdog(run, limits.timeout_s)
     except _Interrupted:
         raise RenderLimitError(
