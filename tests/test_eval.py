@@ -509,3 +509,12 @@ def test_paired_difference_properties() -> None:
     for counts in [(0, 0, 0, 1), (10, 0, 0, 0), (0, 10, 0, 0), (3, 1, 7, 2)]:
         d, lo, hi = paired_difference(*counts)
         assert -1 <= lo <= d <= hi <= 1
+
+
+def test_concurrency_option_bounds_calls_in_flight(tmp_path: Path) -> None:
+    with FaultServer(Scenario("ok", chunks=2, delay_s=0.05)) as server:
+        suite = _hosted_suite(tmp_path, server, cases=6)
+        assert invoke("eval", str(suite), "-j", "2", "--no-cache").exit_code == 0
+        spans = sorted((r.at, sent[-1]) for r, sent in zip(server.requests, server.sent_at, strict=True))
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most == 2  # the limit was used, and never exceeded
