@@ -27,7 +27,7 @@ class EchoBackend(Backend):
         if len(messages) == 1:
             text = messages[0].get("content", "")
         else:
-            text = json.dumps(messages, ensure_ascii=False)
+            text = json.dumps(messages, indent=2, ensure_ascii=False)  # as promptfoo's echo
         yield Chunk(text, self.clock())
         yield Done(input_tokens=None, output_tokens=None)
 

@@ -10,8 +10,8 @@ cases against that server.
 1. ``workbench eval promptfooconfig.yaml -j 8 --no-cache``, whole process. Harness
    efficiency = ideal / (last request's end - first request's start), ideal = calls x
    latency / concurrency. Goal: at least 0.9, never more than 8 in flight.
-2. The same command again without ``--no-cache``: every call answered from the cache.
-   Goal: wall time at most 0.05x the first run's.
+2. The same command again without ``--no-cache`` (three times, the median): every call
+   answered from the cache. Goal: wall time at most 0.05x the first run's.
 3. With ``--promptfoo``: ``npx promptfoo@0.120.0 eval -c promptfooconfig.yaml -j 8
    --no-cache`` against the same server, alternating with Workbench's run, whole process
    against whole process. Goal: Workbench at most 0.8x promptfoo's wall time.
@@ -183,9 +183,13 @@ def main() -> None:
             "max_in_flight": server.max_in_flight,
         }
         server.reset()
-        cached_wall, code, err = timed(ours_cmd[:-3] + ["-o", str(folder / "cached.json")], folder, env)
-        if code not in (0, 1):
-            raise SystemExit(f"cached workbench eval failed ({code}):\n{err}")
+        cached_walls = []
+        for _ in range(3):  # short and noisy: the median of three
+            cached, code, err = timed(ours_cmd[:-3] + ["-o", str(folder / "cached.json")], folder, env)
+            if code not in (0, 1):
+                raise SystemExit(f"cached workbench eval failed ({code}):\n{err}")
+            cached_walls.append(cached)
+        cached_wall = statistics.median(cached_walls)
         cached_rows = json.loads((folder / "cached.json").read_text())["results"]
         row.update(cached_wall_s=cached_wall, cached_ratio=cached_wall / wall,
                    cached_calls=len(server.spans),

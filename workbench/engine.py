@@ -74,8 +74,8 @@ class Engine:
         if key not in self._backends:
             cls = self._classes.get(spec.backend) or load_backend(spec.backend)
             options = dict(spec.options)
-            if spec.backend != "llama_cpp":
-                options.setdefault("api_key", self._key(spec))
+            if spec.backend != "llama_cpp" and options.get("api_key") is None:
+                options["api_key"] = self._key(spec)  # the keyring only when none is given
             try:
                 validated = cls.Options(**{k: v for k, v in options.items() if v is not None})
             except Exception as exc:

@@ -180,10 +180,14 @@ class _SuiteFile(BaseModel):
 
 
 def is_promptfoo(path: Path, data: Any) -> bool:
-    """promptfoo configs name ``providers``; Workbench suites name ``models``."""
+    """promptfoo configs name ``providers`` (or ``targets``); Workbench suites ``models``."""
     if path.name.startswith("promptfooconfig"):
         return True
-    return isinstance(data, dict) and "providers" in data and "models" not in data
+    return (
+        isinstance(data, dict)
+        and ("providers" in data or "targets" in data)  # `targets`: promptfoo's alias
+        and "models" not in data
+    )
 
 
 def load_suite(path: Path, settings: Settings, store: Callable[[], Store]) -> Suite:
