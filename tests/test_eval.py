@@ -518,3 +518,23 @@ def test_concurrency_option_bounds_calls_in_flight(tmp_path: Path) -> None:
         spans = sorted((r.at, sent[-1]) for r, sent in zip(server.requests, server.sent_at, strict=True))
     most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert most == 2  # the limit was used, and never exceeded
+
+
+def test_sigterm_cancels_records_and_tells_how_to_resume(tmp_path: Path, isolated_env: Path) -> None:
+    script = str(Path(sys.executable).parent / "workbench")
+    db = isolated_env / "data" / "workbench" / "workbench.db"
+    with FaultServer(Scenario("ok", chunks=4, delay_s=0.1)) as server:
+        suite = _hosted_suite(tmp_path, server, cases=30, extra="concurrency: 2\n")
+        proc = subprocess.Popen([script, "eval", str(suite)], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 4:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"workbench eval {suite} --resume " in err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM experiment").fetchall() == [("cancelled",)]
+        statuses = {s for (s,) in conn.execute("SELECT status FROM run")}
+    assert "running" not in statuses and "cancelled" in statuses
