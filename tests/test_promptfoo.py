@@ -46,7 +46,7 @@ def echo(variant: Variant, case: TestCase) -> tuple[str, list[dict[str, str]]]:
     messages = templates.render_messages(variant.messages, case.vars, variant.defaults)
     if len(messages) == 1:
         return messages[0]["content"], messages
-    return json.dumps(messages, ensure_ascii=False), messages
+    return json.dumps(messages, indent=2, ensure_ascii=False), messages
 
 
 def recorded(folder: str) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -78,12 +78,7 @@ def test_verdicts_match_promptfoo(folder: str) -> None:
                 row = rows[key]
                 assert case.vars == row["vars"], key
                 output, messages = echo(variant, case)
-                if len(messages) > 1:
-                    # promptfoo's echo answers a JSON chat pretty-printed (see the test below).
-                    assert row["response"]["output"] == json.dumps(
-                        messages, indent=2, ensure_ascii=False
-                    )
-                elif all(isinstance(v, str) for v in case.vars.values()):
+                if len(messages) > 1 or all(isinstance(v, str) for v in case.vars.values()):
                     # Lists render differently: Nunjucks writes a,b; Jinja ['a', 'b'].
                     assert output == row["response"]["output"], key
                 seen = Observation(output, latency_ms=row["latencyMs"], cost_usd=0.0)
@@ -114,18 +109,25 @@ def test_parity_covers_every_assertion_type_passing_and_failing() -> None:
         assert outcomes.get(kind) == {True, False}, kind
 
 
-def test_echo_of_a_chat_differs_from_promptfoo() -> None:
-    """promptfoo's echo answers a .json chat as JSON.stringify(messages, null, 2); Workbench's
-    echo backend answers json.dumps(messages): same data, other spacing (and a one-message
-    chat is its content, where promptfoo still answers JSON)."""
+def test_echo_of_a_chat_answers_as_promptfoo_does() -> None:
+    """promptfoo's echo answers a .json chat as JSON.stringify(messages, null, 2), and so
+    does Workbench's echo backend (a one-message chat is its content, where promptfoo still
+    answers JSON)."""
+    import asyncio
+
+    from workbench.backends.base import ChatRequest, Chunk
+    from workbench.backends.echo import EchoBackend
+
     suite = load_file(PARITY / "prompts" / "promptfooconfig.yaml")
     chat = next(v for v in suite.variants if v.label.startswith("chat.json: "))
-    case = suite.cases[0]
-    ours, messages = echo(chat, case)
+    messages = templates.render_messages(chat.messages, suite.cases[0].vars, chat.defaults)
     theirs = recorded("prompts")[("echo", chat.label, 0)]["response"]["output"]
-    assert json.loads(ours) == json.loads(theirs)
-    assert ours != theirs
-    assert theirs == json.dumps(messages, indent=2, ensure_ascii=False)
+
+    async def answer() -> str:
+        backend = EchoBackend(EchoBackend.Options())
+        return "".join([e.text async for e in backend.stream(ChatRequest(messages)) if isinstance(e, Chunk)])
+
+    assert asyncio.run(answer()) == theirs
 
 
 def test_labels_and_structure(tmp_path: Path) -> None:

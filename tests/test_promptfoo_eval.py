@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from llama_server import llama_server  # noqa: F401 - the session fixture
 
 from workbench.cli import cli
+from workbench.models import demo_model_path
 
 PARITY = Path(__file__).parent / "promptfoo_parity"
 FOLDERS = sorted(p.name for p in PARITY.iterdir() if (p / "promptfooconfig.yaml").is_file())
@@ -85,3 +86,29 @@ def test_promptfoo_config_on_smollm2_through_llama_cpp_server(
     ]
     assert all(r["status"] == "ok" and r["output"] for r in rows), rows
     assert all(r["ttft_ms"] is not None for r in rows)
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
+def test_promptfoo_config_on_smollm2_locally(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: ['Name a {{thing}}.']\n"
+        "providers:\n  - id: workbench:smollm2\n    config: {temperature: 0, max_tokens: 8}\n"
+        "tests:\n  - vars: {thing: colour}\n    assert: [{type: not-is-json}]\n"
+        "  - vars: {thing: fruit}\n    assert: [{type: not-is-json}]\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["eval", str(config), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert [r["model"] for r in rows] == ["workbench:smollm2"] * 2
+    assert all(r["status"] == "ok" and r["output"] and r["output_tokens"] >= 1 for r in rows)
+
+
+def test_workbench_provider_with_an_unknown_model_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text("prompts: ['x']\nproviders: [workbench:nosuch]\ntests: [{vars: {}}]\n",
+                      encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(config)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "promptfooconfig.yaml:2" in result.stderr and "unknown model 'nosuch'" in result.stderr
