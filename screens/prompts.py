@@ -30,6 +30,12 @@ class PromptsScreen(Screen[None]):
     CSS_PATH = "prompts.tcss"
     BINDINGS = [
         Binding("slash", "search", "Search"),
+        Binding("e", "edit", "Edit"),
+        Binding("l", "label", "Label"),
+        Binding("m", "mark", "Mark"),
+        Binding("d", "diff", "Diff"),
+        Binding("h", "label_history", "Label moves"),
+        Binding("t", "datasets", "Datasets"),
         Binding("r", "refresh", "Refresh"),
         Binding("escape", "clear_search", "Clear search", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -40,6 +46,7 @@ class PromptsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._versions: dict[str, VersionInfo] = {}
+        self._marked: VersionInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,6 +74,11 @@ class PromptsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.load_prompts()
+
+    def on_screen_resume(self) -> None:
+        # Back from another screen (the editor may have committed): show the store as it is.
+        if self.is_mounted and self.query_one("#prompts", DataTable).columns:
+            self.load_prompts()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -174,3 +186,124 @@ class PromptsScreen(Screen[None]):
                 content.append(f"{message.role}\n", style="bold reverse")
                 content.append(inert(message.content) + "\n\n")
         self.query_one("#content", Static).update(content)
+
+    # --- actions on the highlighted version ------------------------------------------
+
+    def _selected(self) -> VersionInfo | None:
+        table = self.query_one("#versions", DataTable)
+        if not self._versions or table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._versions.get(key or "")
+
+    def _need_version(self) -> VersionInfo | None:
+        version = self._selected()
+        if version is None:
+            self._show_error(Exception("no version selected: pick a prompt, then Tab to its versions"))
+        return version
+
+    def action_label(self) -> None:
+        version = self._need_version()
+        if version is None:
+            return
+        from workbench.screens.dialogs import Ask
+
+        def answered(label: str | None) -> None:
+            if label:
+                self.set_label(version, label)
+
+        self.app.push_screen(Ask(f"Label {version.ref} as", placeholder="approved"), answered)
+
+    @work(thread=True, exit_on_error=False)
+    def set_label(self, version: VersionInfo, label: str) -> None:
+        from workbench.domain import Ref
+        from workbench.storage import repo
+
+        try:
+            repo.set_label(self.app.store(), Ref(name=version.prompt, number=version.number), label,
+                           actor=self.app.settings.user.name)
+        except Exception as exc:
+            self.app.call_from_thread(self._show_error, exc)
+            return
+        self.app.call_from_thread(self._notice, f"{version.prompt}:{label} -> {version.ref}")
+        self.app.call_from_thread(self.load_prompts)
+
+    def _notice(self, text: str) -> None:
+        status = self.query_one("#status", Static)
+        status.update(plain(text))
+        status.set_class(False, "error-message")
+
+    def action_mark(self) -> None:
+        version = self._need_version()
+        if version is not None:
+            self._marked = version
+            self._notice(f"marked {version.ref}: highlight another version and press d to diff")
+
+    def action_diff(self) -> None:
+        version = self._need_version()
+        if version is None:
+            return
+        older = self._marked if self._marked and self._marked.prompt == version.prompt else None
+        if older is None:
+            older = next((v for v in self._versions.values() if v.number == version.number - 1), None)
+        if older is None:
+            self._notice("nothing to diff with: mark a version with m first")
+            return
+        from workbench.promptfile import diff_versions
+        from workbench.screens.dialogs import Show
+
+        self.app.push_screen(Show(f"{older.ref} -> {version.ref}",
+                                  diff_versions(older, version) or "no differences"))
+
+    @work(thread=True, exit_on_error=False)
+    def action_label_history(self) -> None:
+        table = self.query_one("#prompts", DataTable)
+        if table.row_count == 0:
+            return
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        from workbench.output import when as at
+        from workbench.storage import repo
+
+        try:
+            moves = repo.label_history(self.app.store(), name)
+        except Exception as exc:
+            self.app.call_from_thread(self._show_error, exc)
+            return
+        lines = [
+            f"{at(m.at)}  {m.label}: {'@' + str(m.from_number) if m.from_number else '(new)'}"
+            f" -> @{m.to_number}  by {m.actor}"
+            for m in moves
+        ]
+        from workbench.screens.dialogs import Show
+
+        self.app.call_from_thread(self.app.push_screen,
+                                  Show(f"label moves of {name}", "\n".join(lines) or "no labels yet"))
+
+    @work(thread=True, exit_on_error=False)
+    def action_datasets(self) -> None:
+        from workbench.storage.datasets import list_datasets
+
+        try:
+            found = list_datasets(self.app.store())
+        except Exception as exc:
+            self.app.call_from_thread(self._show_error, exc)
+            return
+        lines = [f"{d.name}  ({d.size} cases)  {d.description}" for d in found]
+        from workbench.screens.dialogs import Show
+
+        self.app.call_from_thread(self.app.push_screen, Show(
+            "datasets (run one from Compare with Ctrl+G)",
+            "\n".join(lines) or "no datasets: `workbench datasets import FILE --name NAME`"))
+
+    def action_edit(self) -> None:
+        version = self._need_version()
+        if version is None:
+            return
+
+        async def go() -> None:
+            await self.app.switch_mode("editor")
+            editor = self.app.screen
+            if hasattr(editor, "open_version"):
+                editor.open_version(version.ref)
+
+        self.run_worker(go(), exit_on_error=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlmodel import col, select, update
@@ -238,3 +238,86 @@ def list_runs(store: Store, limit: int = 100) -> list[RunInfo]:
     with store.read() as session:
         rows = session.exec(select(Run).order_by(col(Run.created_at).desc()).limit(limit))
         return [info(r) for r in rows]
+
+
+def query_runs(
+    store: Store,
+    *,
+    prompt: str | None = None,
+    version: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
+    status: str | None = None,
+    since: date | datetime | None = None,
+    limit: int = 200,
+) -> list[RunInfo]:
+    """The newest runs first, narrowed in SQL by every filter given (all must hold).
+
+    Args:
+        prompt: runs of any version of the prompt with this name.
+        version: ``NAME@N``: runs of that one version.
+        model: runs of the model of this name, as recorded.
+        label: runs of the versions this label points to now (on every prompt that has
+            it; with ``prompt``, only that prompt's).
+        status: one of :data:`STATUSES`.
+        since: runs created at or after this moment; a date means its midnight, UTC
+            (a naive datetime is taken as UTC).
+        limit: at most this many runs.
+
+    Raises:
+        ValidationError: a malformed version reference or an unknown status.
+    """
+    from workbench.domain import parse_ref
+    from workbench.errors import ValidationError
+    from workbench.storage.models import Label, Prompt, PromptVersion
+
+    query = select(Run)
+    if prompt is not None:
+        versions = select(PromptVersion.id).join(Prompt, col(Prompt.id) == PromptVersion.prompt_id)
+        query = query.where(col(Run.prompt_version_id).in_(versions.where(Prompt.name == prompt)))
+    if version is not None:
+        ref = parse_ref(version)
+        if ref.number is None:
+            raise ValidationError(f"invalid version {version!r}: write NAME@N, e.g. support@3")
+        one = (
+            select(PromptVersion.id)
+            .join(Prompt, col(Prompt.id) == PromptVersion.prompt_id)
+            .where(Prompt.name == ref.name, PromptVersion.number == ref.number)
+        )
+        query = query.where(col(Run.prompt_version_id).in_(one))
+    if label is not None:
+        pointed = select(Label.version_id).where(Label.name == label)
+        query = query.where(col(Run.prompt_version_id).in_(pointed))
+    if model is not None:
+        query = query.where(col(Run.model) == model)
+    if status is not None:
+        if status not in STATUSES:
+            raise ValidationError(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
+        query = query.where(col(Run.status) == status)
+    if since is not None:
+        query = query.where(col(Run.created_at) >= _utc_moment(since))
+    query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit)
+    with store.read() as session:
+        return [info(r) for r in session.exec(query)]
+
+
+def _utc_moment(moment: date | datetime) -> datetime:
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time(), UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def version_refs(store: Store, version_ids: Iterable[str]) -> dict[str, str]:
+    """``NAME@N`` for each of these prompt version ids (unknown ids are left out)."""
+    from workbench.storage.models import Prompt, PromptVersion
+
+    wanted = sorted(set(version_ids))
+    if not wanted:
+        return {}
+    query = (
+        select(PromptVersion.id, Prompt.name, PromptVersion.number)
+        .join(Prompt, col(Prompt.id) == PromptVersion.prompt_id)
+        .where(col(PromptVersion.id).in_(wanted))
+    )
+    with store.read() as session:
+        return {vid: f"{name}@{number}" for vid, name, number in session.exec(query)}

@@ -176,22 +176,14 @@ def log_cmd(state: State, name: str, as_json: bool) -> None:
 @pass_state
 def diff_cmd(state: State, old: str, new: str) -> None:
     """Unified diff of two versions' messages, params and variables."""
-    import difflib
-
     from workbench.domain import parse_ref
     from workbench.output import to_terminal
-    from workbench.promptfile import dump_prompt_file
+    from workbench.promptfile import diff_versions
     from workbench.storage import repo
 
     a = repo.resolve(state.store, parse_ref(old))
     b = repo.resolve(state.store, parse_ref(new))
-    lines = difflib.unified_diff(
-        dump_prompt_file(a.prompt, a.content).splitlines(keepends=True),
-        dump_prompt_file(b.prompt, b.content).splitlines(keepends=True),
-        fromfile=a.ref,
-        tofile=b.ref,
-    )
-    click.echo(to_terminal("".join(lines)), nl=False)
+    click.echo(to_terminal(diff_versions(a, b)), nl=False)
 
 
 @prompts.command("label")

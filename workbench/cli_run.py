@@ -177,39 +177,8 @@ def models_list(state: State, as_json: bool) -> None:
 
 
 def _status(state: State, spec: Any) -> dict[str, Any]:
-    from workbench.backends.base import BackendError, load_backend
-    from workbench.models import server_reachable
+    from workbench.models import model_status
 
-    model = spec.options.get("model_path") or spec.options.get("model") or spec.name
-    reason = None
-    options = {k: v for k, v in spec.options.items() if v is not None}
-    if spec.backend != "llama_cpp" and spec.provider:
-        from workbench.keys import env_var, get_key
-
-        key = get_key(spec.provider)[0]
-        if key is not None:
-            options["api_key"] = key
-        elif spec.needs_key:
-            reason = (
-                f"no key for {spec.provider}: `workbench keys set {spec.provider}` "
-                f"or set {env_var(spec.provider)}"
-            )
-    if reason is None:
-        try:
-            cls = load_backend(spec.backend)
-            reason = cls(cls.Options(**options)).availability()
-        except BackendError as exc:
-            reason = str(exc)
-        except Exception as exc:  # invalid options in the config
-            reason = f"invalid options: {exc}"
-    base = spec.options.get("api_base")
-    if reason is None and base:
-        reason = server_reachable(base)
-    return {
-        "name": spec.name,
-        "backend": spec.backend,
-        "model": str(model),
-        "source": spec.source,
-        "usable": reason is None,
-        "reason": reason,
-    }
+    row = model_status(state.settings, spec)
+    del row["key"]  # where a key comes from: the Models screen shows it, this list never did
+    return row

@@ -251,3 +251,71 @@ def to_toml(data: dict[str, Any]) -> str:
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def add_model_section(name: str, model: ModelConfig, path: Path | None = None) -> Path:
+    """Append ``[models.NAME]`` to the config file, keeping everything already there.
+
+    The file's text is kept as it is (comments included); the new table goes at its end,
+    and the file is replaced in one step, so a failure leaves the old file whole.
+
+    Args:
+        name: The model's name.
+        model: Its settings; values left at their defaults are not written.
+        path: The file (default: :func:`config_path`); created if missing.
+
+    Returns:
+        The path written.
+
+    Raises:
+        WorkbenchError: the file cannot be read or written, is not valid TOML, already
+            has this model, or the section cannot be added to it (a ``models`` inline table).
+    """
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        current = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkbenchError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(f"cannot read config file {path}: {exc}") from None
+    models = current.get("models")
+    if isinstance(models, dict) and name in models:
+        raise WorkbenchError(f"config file {path} already has a model named {name!r}")
+    values = {"backend": model.backend, **model.model_dump(exclude_defaults=True)}
+    if text and not text.endswith("\n"):
+        text += "\n"
+    new_text = text + ("\n" if text.strip() else "") + to_toml({"models": {name: values}})
+    try:
+        added = tomllib.loads(new_text)["models"][name]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        added = None
+    if added != values:
+        raise WorkbenchError(
+            f"cannot add [models.{name}] to {path} (its models are not written as tables, "
+            "or a value cannot be written as TOML): add the section by hand"
+        )
+    _replace_text(path, new_text)
+    return path
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step (a temp file renamed over it), keeping the
+    file's mode, and writing through a symlink rather than over it."""
+    import tempfile
+
+    target = path.resolve()
+    tmp: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise WorkbenchError(f"cannot write config file {path}: {exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ for an ``openai/`` id.
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution
@@ -160,3 +161,125 @@ def server_reachable(url: str, timeout_s: float = 0.5) -> str | None:
             return None
     except OSError as exc:
         return f"server {parsed.hostname}:{port} is not reachable ({exc.strerror or exc})"
+
+
+def listed_models(settings: Settings) -> list[ModelSpec]:
+    """What the Models screen lists: :func:`configured_models`, then ``echo``."""
+    specs = configured_models(settings)
+    if ECHO_MODEL not in settings.models:
+        specs.append(resolve_model(settings, ECHO_MODEL))
+    return specs
+
+
+def model_status(settings: Settings, spec: ModelSpec) -> dict[str, Any]:
+    """Whether ``spec`` can be used now, and why not; may ask the keyring and the network.
+
+    Returns:
+        ``{"name", "backend", "model", "source", "usable", "reason", "key"}``: ``reason``
+        is None when usable; ``key`` is where the provider's key comes from
+        (``env:VAR``, ``keyring``, ``none``), or None for a model that takes no key.
+        The key itself is never returned.
+    """
+    from workbench.backends.base import BackendError, load_backend
+
+    model = spec.options.get("model_path") or spec.options.get("model") or spec.name
+    reason = None
+    key_source = None
+    options = {k: v for k, v in spec.options.items() if v is not None}
+    if spec.backend != "llama_cpp" and spec.provider:
+        from workbench.keys import env_var, get_key
+
+        key, key_source = get_key(spec.provider)
+        if key is not None:
+            options["api_key"] = key
+        elif spec.needs_key:
+            reason = (
+                f"no key for {spec.provider}: `workbench keys set {spec.provider}` "
+                f"or set {env_var(spec.provider)}"
+            )
+    if reason is None:
+        try:
+            cls = load_backend(spec.backend)
+            reason = cls(cls.Options(**options)).availability()
+        except BackendError as exc:
+            reason = str(exc)
+        except Exception as exc:  # invalid options in the config
+            reason = f"invalid options: {exc}"
+    base = spec.options.get("api_base")
+    if reason is None and base:
+        reason = server_reachable(base)
+    if reason is not None and "api_key" in options:
+        from workbench.keys import redact
+
+        reason = redact(reason, [options["api_key"]])  # a backend's message is not ours
+    return {
+        "name": spec.name,
+        "backend": spec.backend,
+        "model": str(model),
+        "source": spec.source,
+        "usable": reason is None,
+        "reason": reason,
+        "key": key_source,
+    }
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def new_model_config(
+    settings: Settings, name: str, source: str, api_base: str | None = None
+) -> ModelConfig:
+    """Check what the user typed to add a model, and the config section it makes.
+
+    Args:
+        settings: The current settings (the name must not be taken there).
+        name: The new model's name.
+        source: The path of a GGUF file, or a provider's model id (``openai/gpt-4o-mini``).
+        api_base: An OpenAI-compatible server for a model id (not for a GGUF file).
+
+    Raises:
+        ValidationError: a bad or taken name, a GGUF path that is not a GGUF file, a model
+            id without a provider, or an api_base that is not an http(s) URL.
+    """
+    name, source, api_base = name.strip(), source.strip(), (api_base or "").strip() or None
+    if not _MODEL_NAME.fullmatch(name) or name.lower().endswith(".gguf"):
+        raise ValidationError(
+            "invalid name: use 1-64 letters, digits, '_', '.' or '-', starting with a letter "
+            "or digit (a name is not a path or a model id)"
+        )
+    if name in settings.models or name in (ECHO_MODEL, DEMO_MODEL):
+        raise ValidationError(f"the name {name!r} is taken: choose another")
+    if not source:
+        raise ValidationError("give the path of a GGUF file or a model id (openai/gpt-4o-mini)")
+    path = Path(source).expanduser()
+    if source.lower().endswith(".gguf") or path.is_file() or source.startswith(("/", "~", ".")):
+        if api_base:
+            raise ValidationError("an api_base is for a model id, not for a GGUF file")
+        return ModelConfig(backend="llama_cpp", model=str(_gguf_file(path)))
+    if any(ch.isspace() or not ch.isprintable() for ch in source):
+        raise ValidationError("a model id has no spaces or control characters")
+    if api_base is None:
+        if "/" not in source:
+            raise ValidationError(
+                "a model id names its provider (openai/gpt-4o-mini, anthropic/...), "
+                "or give an api_base for a server of your own"
+            )
+        return ModelConfig(backend="litellm", model=source)
+    parsed = urlparse(api_base)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError("the api_base must be an http(s) URL such as http://127.0.0.1:8080/v1")
+    backend = "openai" if _provider_of(source) == "openai" else "litellm"
+    return ModelConfig(backend=backend, model=source, api_base=api_base)
+
+
+def _gguf_file(path: Path) -> Path:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise ValidationError(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if magic != b"GGUF":
+        raise ValidationError(f"{path} is not a GGUF file")
+    return path.resolve()

@@ -152,3 +152,18 @@ def dump_prompt_file(loaded_name: str, content: PromptContent, **extra: Any) -> 
     if canonical["variables"]:
         data["variables"] = canonical["variables"]
     return yamlio.dump(data)
+
+
+def diff_versions(old: Any, new: Any) -> str:
+    """Unified diff of two versions (``VersionInfo``) as prompt files: messages, params
+    and variables."""
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            dump_prompt_file(old.prompt, old.content).splitlines(keepends=True),
+            dump_prompt_file(new.prompt, new.content).splitlines(keepends=True),
+            fromfile=old.ref,
+            tofile=new.ref,
+        )
+    )
