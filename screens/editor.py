@@ -31,6 +31,26 @@ if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
 
 _ROLE_LINE = re.compile(r"^## *(system|user|assistant) *$")
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+_TAG_STYLE = {"{{": "string", "{%": "keyword", "{#": "comment"}
+
+
+class TemplateArea(TextArea):
+    """A TextArea that highlights Jinja2 (``{{ expressions }}``, ``{% statements %}``,
+    ``{# comments #}``) and the ``## role`` lines that start messages."""
+
+    def _build_highlight_map(self) -> None:
+        self._line_cache.clear()
+        highlights = self._highlights
+        highlights.clear()
+        for row, line in enumerate(self.document.lines):
+            if _ROLE_LINE.match(line):
+                highlights[row].append((0, len(line.encode()), "heading"))
+                continue
+            for match in _TAG.finditer(line):
+                start = len(line[: match.start()].encode())
+                end = len(line[: match.end()].encode())
+                highlights[row].append((start, end, _TAG_STYLE[match.group()[:2]]))
 
 
 def messages_to_text(messages: list[dict[str, str]]) -> str:
@@ -114,8 +134,8 @@ class VariantPane(Vertical):
             yield Input(self.draft.model, placeholder="model (smollm2)", classes="model")
             yield Input(params_text(self.draft.params), placeholder="temperature=0 max_tokens=64",
                         classes="params")
-        yield TextArea(messages_to_text(self.draft.messages), classes="messages",
-                       soft_wrap=True, tab_behavior="focus")
+        yield TemplateArea(messages_to_text(self.draft.messages), classes="messages",
+                           soft_wrap=True, tab_behavior="focus")
         yield Static("", classes="problem error-message")
         yield Label("variables", classes="hint")
         yield Vertical(classes="variables")

@@ -209,3 +209,35 @@ async def test_palette_lists_screens_and_the_screens_actions(app_env: Path) -> N
         await pilot.pause()
         await pilot.press(*"Compare", "enter")
         await _until(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
+
+
+async def test_editor_highlights_jinja_and_role_lines(app_env: Path) -> None:
+    seed(VariantDraft("a", [{"role": "system", "content": "Be {% if x %}brief{% endif %}."},
+                            {"role": "user", "content": "Hi {{ who }} {# note #} é {{ x }}"}], {}, "fast"))
+    app = scripted_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        area = app.screen.query_one(".messages")
+        lines = area.document.lines
+        assert lines[0] == "## system" and area._highlights[0] == [(0, 9, "heading")]
+        assert [h[2] for h in area._highlights[1]] == ["keyword", "keyword"]
+        third = lines[3]
+        spans = [(third.encode()[s:e].decode(), name) for s, e, name in area._highlights[3]]
+        assert spans == [("{{ who }}", "string"), ("{# note #}", "comment"), ("{{ x }}", "string")]
+
+
+async def test_the_chosen_theme_is_remembered(app_env: Path) -> None:
+    app = scripted_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert app.theme == "workbench-dark"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"theme", "enter")  # Textual's theme picker
+        await pilot.pause(0.3)
+        await pilot.press(*"workbench-light", "enter")
+        await _until(pilot, lambda: app.theme == "workbench-light")
+    again = scripted_app()
+    async with again.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert again.theme == "workbench-light"
