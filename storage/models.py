@@ -210,3 +210,61 @@ class Run(SQLModel, table=True):
     """A hash of the model's identity, the messages and the parameters."""
     cached_from: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     """For a cache hit: the run whose answer was reused (no model was called)."""
+
+
+class RubricVersion(SQLModel, table=True):
+    """One immutable version of a rubric (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "rubric_version"
+    __table_args__ = (UniqueConstraint("name", "number", name="uq_rubric_version_number"),)
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    """``sha256("<parent id or rubric:NAME>:<content hash>")``."""
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    number: int = Field(sa_column=Column(Integer, nullable=False))
+    parent_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    content: dict[str, Any] = _json()
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    author: str = Field(default="", sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _when()
+
+
+class Score(SQLModel, table=True):
+    """A person's score of one run on one criterion (their latest; changing it replaces it)."""
+
+    __tablename__ = "score"
+    __table_args__ = (
+        UniqueConstraint("run_id", "rubric_version_id", "criterion", "reviewer",
+                         name="uq_score_once"),
+        Index("ix_score_run", "run_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    run_id: str = Field(sa_column=Column(ForeignKey("run.id"), nullable=False))
+    rubric_version_id: str = Field(sa_column=Column(ForeignKey("rubric_version.id"), nullable=False))
+    criterion: str = Field(sa_column=Column(String(64), nullable=False))
+    reviewer: str = Field(sa_column=Column(String(200), nullable=False))
+    value: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = _when()
+
+
+class Judgement(SQLModel, table=True):
+    """A judge model's verdict on one run: scores, or an error with the raw answer."""
+
+    __tablename__ = "judgement"
+    __table_args__ = (Index("ix_judgement_run", "run_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    run_id: str = Field(sa_column=Column(ForeignKey("run.id"), nullable=False))
+    """The judged run."""
+    judge_run_id: str | None = Field(default=None, sa_column=Column(ForeignKey("run.id"), nullable=True))
+    """The judge's own call (its latency and cost are there)."""
+    rubric_version_id: str = Field(sa_column=Column(ForeignKey("rubric_version.id"), nullable=False))
+    judge_model: str = Field(sa_column=Column(Text, nullable=False))
+    scores: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    raw: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()

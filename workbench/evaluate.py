@@ -50,6 +50,12 @@ class Row:
     run_id: str
     metrics: dict[str, Any]
     saved_cost_usd: float | None = None
+    judge: dict[str, Any] | None = None
+    """The judge's verdict (``model``, ``scores``, ``reason``, ``latency_ms``,
+    ``cost_usd``; ``error`` with the raw text when it gave no usable answer)."""
+    messages: list[dict[str, str]] | None = field(default=None, compare=False, repr=False)
+    source_run_id: str | None = field(default=None, compare=False, repr=False)
+    """For a cache hit: the run whose answer it reuses."""
 
     def as_dict(self) -> dict[str, Any]:
         """Flat: the metrics sit beside the other columns."""
@@ -68,6 +74,7 @@ class Row:
             "saved_cost_usd": self.saved_cost_usd,
             "run_id": self.run_id,
             **{k: self.metrics.get(k) for k in _METRICS},
+            **({"judge": self.judge} if self.judge is not None else {}),
         }
 
 
@@ -370,7 +377,57 @@ class Evaluation:
         if cancelled:
             raise asyncio.CancelledError
         rows = [self._row(cell, settled, cached, saved, results) for cell in cells]
+        if suite.judge is not None and suite.rubric is not None:
+            rows = await self._judge(rows)
         return self._report(experiment_id, rows)
+
+    async def _judge(self, rows: list[Row]) -> list[Row]:
+        """Every successful output scored on the rubric (judgements already made with
+        this rubric version are reused)."""
+        from workbench.judge import judge
+        from workbench.storage.rubrics import commit_rubric, judgements_for
+
+        suite, store = self.suite, self.engine.store
+        rubric = suite.rubric
+        assert suite.judge is not None and rubric is not None
+        version, _ = await asyncio.to_thread(
+            commit_rubric, store, rubric, message=f"used by {suite.source}", author="workbench eval"
+        )
+        ids = [r.run_id for r in rows] + [r.source_run_id for r in rows if r.source_run_id]
+        known = await asyncio.to_thread(judgements_for, store, ids)
+        backend = self.engine.backend(suite.judge)
+        gate = asyncio.Semaphore(self.concurrency or suite.concurrency or backend.max_concurrency)
+
+        async def one(row: Row) -> Row:
+            automatic = {}
+            for criterion in rubric.criteria:
+                if criterion.automatic:
+                    from workbench import assertions
+
+                    check = assertions.parse(criterion.assert_, criterion.name)
+                    seen = Observation(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
+                    automatic[criterion.name] = int(check.check(seen).passed)
+            earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
+            if earlier is not None and earlier.rubric_version_id == version.id and earlier.error is None:
+                verdict: dict[str, Any] = {
+                    "model": earlier.judge_model, "scores": earlier.scores, "reason": earlier.reason,
+                    "latency_ms": None, "cost_usd": 0.0, "reused": True,
+                }
+            elif not rubric.judged:
+                verdict = {"model": None, "scores": {}, "reason": "", "latency_ms": None,
+                           "cost_usd": 0.0}
+            else:
+                found = await judge(self.engine, suite.judge, rubric, row.messages or [], row.output,
+                                    run_id=row.run_id, rubric_version_id=version.id, gate=gate)
+                verdict = found.as_dict()
+            if verdict.get("scores") is not None:
+                verdict["scores"] = {**verdict["scores"], **automatic}
+                verdict["weighted"] = rubric.weighted(verdict["scores"])
+            return replace(row, judge=verdict)
+
+        judged = await asyncio.gather(*(one(r) for r in rows if r.status == "ok"))
+        by_id = {r.run_id: r for r in judged}
+        return [by_id.get(r.run_id, r) for r in rows]
 
     def _cache_keys(self, cells: Sequence[Cell]) -> dict[str, str]:
         keys = {}
@@ -393,12 +450,13 @@ class Evaluation:
             result = results[cell.key]
             run_id, status, output, error = result.run_id, result.status, result.output, result.error
             figures = result.metrics.as_dict()
-            was_cached, saved_cost = False, None
+            was_cached, saved_cost, source_run_id = False, None, None
         else:
             run = cached.get(cell.key) or settled[cell.key]
             run_id, status, output, error = run.id, run.status, run.output, run.error
             figures = dict(run.metrics)
             was_cached = run.cached_from is not None
+            source_run_id = run.cached_from
             saved_cost = saved.get(cell.key) if cell.key in cached else None
             if was_cached and saved_cost is None and cell.key not in cached:
                 saved_cost = _source_cost(self.engine, run.cached_from)
@@ -414,6 +472,8 @@ class Evaluation:
                     passed, reason = False, f"{check.type}: {verdict.reason}"
                     break
         return Row(
+            messages=cell.messages,
+            source_run_id=source_run_id,
             variant=cell.variant.label,
             model=cell.model.name,
             test_idx=cell.case_idx,

@@ -105,6 +105,10 @@ class Suite:
     concurrency: int | None = None
     grader: ModelSpec | None = None
     """The model that grades model-graded checks (promptfoo's ``defaultTest.options.provider``)."""
+    rubric: Any = None
+    """The :class:`~workbench.rubrics.Rubric` outputs are scored on (with ``judge``)."""
+    judge: ModelSpec | None = None
+    """The model that scores every output on the rubric."""
     dialect: str = "workbench"
     """``workbench`` or ``promptfoo``."""
     fingerprint: str = ""
@@ -121,7 +125,7 @@ def fingerprint(parts: Sequence[Any]) -> str:
 
 _KEYS = (
     "description", "prompts", "models", "dataset", "tests", "assert", "repeats",
-    "concurrency", "thresholds",
+    "concurrency", "thresholds", "judge",
 )
 
 
@@ -158,6 +162,14 @@ class _Test(BaseModel):
     description: str | None = None
 
 
+class _Judge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | _ModelEntry
+    rubric: str | dict[str, Any]
+    """A stored rubric (``NAME`` or ``NAME@N``), a rubric file (``*.yaml``), or inline."""
+
+
 class _Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -177,6 +189,7 @@ class _SuiteFile(BaseModel):
     repeats: int = Field(default=1, ge=1, le=1000)
     concurrency: int | None = Field(default=None, ge=1, le=256)
     thresholds: _Thresholds = Field(default_factory=_Thresholds)
+    judge: _Judge | None = None
 
 
 def is_promptfoo(path: Path, data: Any) -> bool:
@@ -258,6 +271,10 @@ def _load_native(
         except ValueError as exc:
             raise ValidationError(f"{case.where}: {exc}") from None
     cases = [_templated(case) for case in cases]
+    rubric, judge = None, None
+    if parsed.judge is not None:
+        judge = _model(parsed.judge.model, settings, at("judge", "model"))
+        rubric = _rubric(parsed.judge.rubric, path, at("judge", "rubric"), store)
     return Suite(
         source=source,
         description=parsed.description,
@@ -267,6 +284,8 @@ def _load_native(
         repeats=parsed.repeats,
         thresholds=Thresholds(parsed.thresholds.pass_rate, parsed.thresholds.baseline_margin),
         concurrency=parsed.concurrency,
+        rubric=rubric,
+        judge=judge,
         fingerprint=fingerprint(
             [
                 [[v.label, [m.model_dump() for m in v.messages], v.defaults, v.params] for v in variants],
@@ -276,6 +295,24 @@ def _load_native(
             ]
         ),
     )
+
+
+def _rubric(entry: str | dict[str, Any], base: Path, where: str, store: Callable[[], Store]) -> Any:
+    from workbench import rubrics
+
+    if isinstance(entry, dict):
+        return rubrics.rubric_from_data(entry, where)
+    if entry.lower().endswith((".yaml", ".yml")):
+        file = (base.parent / entry).resolve()
+        if not file.is_file():
+            raise ValidationError(f"{where}: rubric file {entry} not found (looked in {file})")
+        return rubrics.load_rubric_file(file)
+    from workbench.storage.rubrics import resolve_rubric
+
+    try:
+        return resolve_rubric(store(), entry).rubric
+    except WorkbenchError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
 
 
 def _templated(case: TestCase) -> TestCase:

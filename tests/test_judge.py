@@ -1,0 +1,133 @@
+"""Rubrics, their storage, and judges: a SmolLM2 judge gives a parseable score for every
+output; a judge that answers garbage gives an error with the raw text, never a score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.cli import cli
+from workbench.errors import NotFoundError, StoreConflictError, ValidationError
+from workbench.models import demo_model_path
+from workbench.rubrics import Rubric, parse_judge_answer, rubric_from_data
+from workbench.storage import rubrics as stored
+from workbench.storage.db import Store
+
+RUBRIC = {
+    "name": "support-quality",
+    "criteria": [
+        {"name": "correctness", "description": "5 correct, 1 wrong", "scale": "1-5", "weight": 2},
+        {"name": "polite", "description": "polite and calm", "scale": "pass-fail"},
+        {"name": "short", "assert": {"type": "max-length", "value": 40}},
+    ],
+}
+
+
+def test_rubric_shape_and_checks() -> None:
+    rubric = Rubric.model_validate(RUBRIC)
+    assert [c.bounds for c in rubric.criteria] == [(1, 5), (0, 1), (0, 1)]
+    assert [c.name for c in rubric.judged] == ["correctness", "polite"]
+    schema = rubric.judge_schema()["properties"]["scores"]
+    assert schema["required"] == ["correctness", "polite"]
+    assert schema["properties"]["correctness"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert rubric.weighted({"correctness": 5, "polite": 0, "short": 1}) == pytest.approx(3 / 4)
+    for bad, words in (
+        ({**RUBRIC, "criteria": []}, "at least 1"),
+        ({**RUBRIC, "criteria": [{"name": "x", "scale": "5-1"}]}, "LOW < HIGH"),
+        ({**RUBRIC, "criteria": [{"name": "x"}, {"name": "x"}]}, "named twice"),
+        ({**RUBRIC, "colour": 1}, "Extra inputs"),
+    ):
+        with pytest.raises(ValidationError, match=words):
+            rubric_from_data(bad, "r.yaml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ('{"scores": {"correctness": 4, "polite": 1}, "reason": "fine"}', None),
+        ('```json\n{"scores": {"correctness": 4, "polite": 1}, "reason": ""}\n```', None),
+        ("I think it is a 4.", "not JSON"),
+        ('{"score": 4}', "no 'scores' object"),
+        ('{"scores": {"correctness": 4}}', "no integer score for 'polite'"),
+        ('{"scores": {"correctness": 9, "polite": 1}}', "outside 1..5"),
+        ('{"scores": {"correctness": 3.5, "polite": 1}}', "no integer score"),
+        ('{"scores": {"correctness": true, "polite": 1}}', "no integer score"),
+        ('{"scores": {"correctness": NaN, "polite": 1}}', "no integer score"),
+    ],
+)
+def test_judge_answers_parse_or_fail_with_the_raw_text(raw: str, error: str | None) -> None:
+    answer = parse_judge_answer(Rubric.model_validate(RUBRIC), raw)
+    if error is None:
+        assert answer.error is None and answer.scores == {"correctness": 4, "polite": 1}
+    else:
+        assert answer.scores is None and error in (answer.error or "") and answer.raw == raw
+
+
+def test_rubric_versions_are_stored_like_prompts(store: Store) -> None:
+    rubric = Rubric.model_validate(RUBRIC)
+    first, new = stored.commit_rubric(store, rubric, message="m", author="ann")
+    assert new and first.ref == "support-quality@1"
+    same, new = stored.commit_rubric(store, rubric, message="again", author="ann")
+    assert not new and same.id == first.id
+    changed = Rubric.model_validate({**RUBRIC, "description": "v2"})
+    second, _ = stored.commit_rubric(store, changed, message="m", author="bob")
+    assert second.number == 2 and stored.resolve_rubric(store, "support-quality").id == second.id
+    assert stored.resolve_rubric(store, "support-quality@1").rubric == rubric
+    assert [r.ref for r in stored.list_rubrics(store)] == ["support-quality@2"]
+    with pytest.raises(NotFoundError):
+        stored.resolve_rubric(store, "support-quality@9")
+    from sqlalchemy import text
+
+    with pytest.raises(StoreConflictError), store.write() as session:  # immutable in the database
+        session.execute(text("UPDATE rubric_version SET message = 'x'"))
+
+
+def _suite(tmp_path: Path, judge: str) -> Path:
+    (tmp_path / "rubric.yaml").write_text(json.dumps(RUBRIC), encoding="utf-8")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "prompts:\n  - {name: p, messages: [{role: user, content: '{{ text }}'}]}\n"
+        "models: [echo]\n"
+        "tests:\n"
+        "  - vars: {text: 'Paris is the capital of France.'}\n"
+        "  - vars: {text: 'I do not know, go away. This answer is much too long to be short.'}\n"
+        "  - vars: {text: 'Berlin.'}\n"
+        f"judge: {{model: {judge}, rubric: rubric.yaml}}\n",
+        encoding="utf-8",
+    )
+    return suite
+
+
+def test_a_judge_that_answers_garbage_gives_errors_not_scores(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "echo")), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    for row in rows:
+        judge = row["judge"]
+        assert judge["model"] == "echo" and judge["scores"] is None
+        assert "no 'scores' object" in judge["error"]["message"]
+        assert judge["error"]["raw"].startswith("[")  # echo answered the messages as JSON
+        assert judge["latency_ms"] is not None and judge["cost_usd"] == 0
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
+def test_smollm2_judge_scores_every_output(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2")), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert len(rows) == 3
+    for row in rows:
+        judge = row["judge"]
+        assert "error" not in judge, judge
+        assert set(judge["scores"]) == {"correctness", "polite", "short"}
+        assert 1 <= judge["scores"]["correctness"] <= 5 and judge["scores"]["polite"] in (0, 1)
+        assert judge["latency_ms"] > 0 and 0 <= judge["weighted"] <= 1
+    assert [r["judge"]["scores"]["short"] for r in rows] == [1, 0, 1]  # the automatic criterion
+    again = json.loads(CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2")),
+                                                "--json"]).stdout)["results"]
+    assert all(r["judge"].get("reused") for r in again)  # judged once per rubric version
