@@ -131,3 +131,22 @@ def test_smollm2_judge_scores_every_output(tmp_path: Path) -> None:
     again = json.loads(CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2")),
                                                 "--json"]).stdout)["results"]
     assert all(r["judge"].get("reused") for r in again)  # judged once per rubric version
+
+
+def test_rubrics_cli(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "rubric.yaml"
+    path.write_text(yaml.safe_dump(RUBRIC), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["rubrics", "commit", str(path), "-m", "first"]).stdout == "support-quality@1\n"
+    assert "(unchanged)" in runner.invoke(cli, ["rubrics", "commit", str(path), "-m", "x"]).stdout
+    listed = json.loads(runner.invoke(cli, ["rubrics", "list", "--json"]).stdout)
+    assert listed[0]["criteria"] == ["correctness", "polite", "short"]
+    shown = runner.invoke(cli, ["rubrics", "show", "support-quality@1"]).stdout
+    assert yaml.safe_load(shown) == Rubric.model_validate(RUBRIC).content()
+    missing = runner.invoke(cli, ["rubrics", "show", "nope"])
+    assert missing.exit_code == 1 and "unknown rubric 'nope'" in missing.stderr
+    path.write_text("name: r\ncriteria:\n  - {name: x, scale: 9-1}\n", encoding="utf-8")
+    bad = runner.invoke(cli, ["rubrics", "commit", str(path), "-m", "x"])
+    assert bad.exit_code == 1 and "rubric.yaml:3: criteria.0.scale" in bad.stderr

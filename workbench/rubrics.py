@@ -123,7 +123,7 @@ class Rubric(BaseModel):
 
     def content(self) -> dict[str, Any]:
         """Plain data, as stored and hashed."""
-        return self.model_dump(by_alias=True, exclude_none=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def content_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.content()).encode()).hexdigest()
