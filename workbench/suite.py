@@ -27,6 +27,9 @@ Workbench's format::
     thresholds:
       pass_rate: 0.9              # each variant x model must pass at least this share
       baseline_margin: 0.05       # with --baseline LABEL: worse by more than this fails
+    judge:                        # score every output on a rubric (workbench/rubrics.py)
+      model: smollm2
+      rubric: support-quality@1   # stored NAME[@N], a rubric file, or inline
 """
 
 from __future__ import annotations
