@@ -119,7 +119,10 @@ def test_smollm2_judge_scores_every_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2")), "--json"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["results"]
+    data = json.loads(result.stdout)
+    rows = data["results"]
+    assert {s["criterion"] for s in data["scores"]} == {"correctness", "polite", "short", "weighted"}
+    assert all(s["n"] == 3 and s["judge_errors"] == 0 for s in data["scores"])
     assert len(rows) == 3
     for row in rows:
         judge = row["judge"]
@@ -131,6 +134,8 @@ def test_smollm2_judge_scores_every_output(tmp_path: Path) -> None:
     again = json.loads(CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2")),
                                                 "--json"]).stdout)["results"]
     assert all(r["judge"].get("reused") for r in again)  # judged once per rubric version
+    text = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "smollm2"))]).stdout
+    assert "Judge scores (mean, bootstrap 95% interval):" in text and "correctness" in text
 
 
 def test_rubrics_cli(tmp_path: Path) -> None:
@@ -150,3 +155,33 @@ def test_rubrics_cli(tmp_path: Path) -> None:
     path.write_text("name: r\ncriteria:\n  - {name: x, scale: 9-1}\n", encoding="utf-8")
     bad = runner.invoke(cli, ["rubrics", "commit", str(path), "-m", "x"])
     assert bad.exit_code == 1 and "rubric.yaml:3: criteria.0.scale" in bad.stderr
+
+
+def test_score_statistics_summarise_and_compare() -> None:
+    from workbench.evaluate import Row, score_statistics
+    from workbench.models import ModelSpec
+    from workbench.suite import Suite
+
+    rubric = Rubric.model_validate(RUBRIC)
+    model = ModelSpec("m", "echo", {})
+    suite = Suite(source="s", description="", variants=(), models=(model,), cases=(), rubric=rubric)
+    rows = []
+    a_scores = [2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3]
+    b_scores = [4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 3]
+    for variant, scores in (("A", a_scores), ("B", b_scores)):
+        for i, s in enumerate(scores):
+            judged = {"correctness": s, "polite": 1, "short": 1}
+            rows.append(Row(variant, "m", i, 0, {}, "x", True, "", "ok", None, False, f"{variant}{i}", {},
+                            judge={"scores": judged, "weighted": rubric.weighted(judged)}))
+    rows.append(Row("A", "m", 99, 0, {}, "x", True, "", "ok", None, False, "err", {},
+                    judge={"scores": None, "error": {"message": "bad", "raw": "?"}}))
+    summary, comparisons = score_statistics(suite, rows, [("A", "B")])
+    a = next(s for s in summary if s["variant"] == "A" and s["criterion"] == "correctness")
+    assert a["n"] == 12 and a["mean"] == pytest.approx(2.5) and a["ci_low"] < 2.5 < a["ci_high"]
+    assert a["judge_errors"] == 1
+    (comparison,) = comparisons
+    assert (comparison["wins"], comparison["ties"], comparison["losses"]) == (11, 1, 0)
+    assert comparison["sign_p"] < 0.01
+    assert comparison["sentence"].startswith("m: B beats A on 11 of 12 cases")
+    flipped = score_statistics(suite, rows, [("B", "A")])[1][0]
+    assert flipped["sentence"].startswith("m: B beats A")  # the better one is named first

@@ -224,6 +224,16 @@ def render_report(report: Any) -> str:
     if report.comparisons:
         lines.append("")
         lines.extend(inert(c.sentence()) for c in report.comparisons)
+    if report.scores:
+        lines.append("")
+        lines.append("Judge scores (mean, bootstrap 95% interval):")
+        lines.append(table(
+            [[s["variant"], s["model"], s["criterion"], str(s["n"]),
+              "-" if s["mean"] is None else f"{s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]",
+              str(s["judge_errors"])] for s in report.scores],
+            ["VARIANT", "MODEL", "CRITERION", "N", "MEAN [95% CI]", "JUDGE ERRORS"],
+        ))
+        lines.extend(inert(c["sentence"]) for c in report.score_comparisons)
     lines.append("")
     if report.failures:
         lines.append("FAILED:")

@@ -185,6 +185,11 @@ class Report:
     failures: list[str] = field(default_factory=list)
     """Why the suite does not hold (thresholds, baseline); empty when it does."""
     cancelled: bool = False
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    """With a judge: per variant x model x criterion (and ``weighted``), the mean score
+    with a bootstrap 95% interval, and how many outputs the judge could not score."""
+    score_comparisons: list[dict[str, Any]] = field(default_factory=list)
+    """With a judge: variants compared on their weighted scores over paired cases."""
 
     @property
     def passed(self) -> bool:
@@ -199,6 +204,8 @@ class Report:
             "failures": self.failures,
             "summary": [s.as_dict() for s in self.summaries],
             "comparisons": [c.as_dict() for c in self.comparisons],
+            **({"scores": self.scores, "score_comparisons": self.score_comparisons}
+               if self.scores else {}),
             "results": [r.as_dict() for r in self.rows],
         }
 
@@ -534,7 +541,72 @@ class Evaluation:
                         f"{candidate} on {model.name}: pass rate {cand.pass_rate:.1%} is worse than "
                         f"{baseline}'s {base.pass_rate:.1%} by more than the margin {margin:.1%}"
                     )
-        return Report(experiment_id, suite, rows, summaries, comparisons, failures)
+        report = Report(experiment_id, suite, rows, summaries, comparisons, failures)
+        if suite.rubric is not None and any(r.judge for r in rows):
+            report.scores, report.score_comparisons = score_statistics(suite, rows, pairs)
+        return report
+
+
+def score_statistics(
+    suite: Suite, rows: list[Row], pairs: Sequence[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Judge scores summarised: per variant x model x criterion the mean with a bootstrap
+    95% interval; per pair of variants on each model, the paired comparison of their
+    weighted scores (wins, ties, losses, win rate, sign test, Wilcoxon signed-rank)."""
+    from workbench.stats import bootstrap_mean, compare_paired
+
+    rubric = suite.rubric
+    criteria = [c.name for c in rubric.criteria] + ["weighted"]
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.variant, row.model), []).append(row)
+    summary = []
+    for (variant, model), group in groups.items():
+        judged = [r.judge for r in group if r.judge and r.judge.get("scores") is not None]
+        errors = sum(1 for r in group if r.judge and r.judge.get("scores") is None)
+        for name in criteria:
+            values = [
+                float(j["weighted"] if name == "weighted" else j["scores"][name])
+                for j in judged
+                if (j.get("weighted") if name == "weighted" else j["scores"].get(name)) is not None
+            ]
+            interval = bootstrap_mean(values) if values else None
+            summary.append({
+                "variant": variant, "model": model, "criterion": name, "n": len(values),
+                "mean": interval.mean if interval else None,
+                "ci_low": interval.low if interval else None,
+                "ci_high": interval.high if interval else None,
+                "judge_errors": errors,
+            })
+    comparisons = []
+    for a, b in pairs:
+        for model in suite.models:
+            def weighted(label: str) -> dict[tuple[int, int], float]:
+                return {
+                    (r.test_idx, r.repeat): r.judge["weighted"]
+                    for r in groups.get((label, model.name), [])
+                    if r.judge and r.judge.get("weighted") is not None
+                }
+
+            wa, wb = weighted(a), weighted(b)
+            keys = [k for k in wa if k in wb]
+            if not keys:
+                continue
+            found = compare_paired([wa[k] for k in keys], [wb[k] for k in keys])
+            if found.wins >= found.losses:
+                sentence = found.sentence(a=a, b=b)
+            else:
+                sentence = compare_paired([wb[k] for k in keys], [wa[k] for k in keys]).sentence(a=b, b=a)
+            comparisons.append({
+                "model": model.name, "a": a, "b": b, "pairs": found.n, "wins": found.wins,
+                "ties": found.ties, "losses": found.losses,
+                "win_rate": list(found.win_rate) if found.win_rate else None,
+                "sign_p": found.sign_p, "wilcoxon_p": found.wilcoxon_p,
+                "mean_difference": list(found.mean_difference),
+                "more_cases_needed": found.more_cases_needed,
+                "sentence": f"{model.name}: {sentence}",
+            })
+    return summary, comparisons
 
 
 def _source_cost(engine: Engine, run_id: str | None) -> float | None:
