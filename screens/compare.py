@@ -119,6 +119,7 @@ class CompareScreen(Screen[None]):
         Binding("ctrl+r", "run_single", "Run"),
         Binding("ctrl+g", "run_dataset", "Run dataset"),
         Binding("escape", "cancel", "Cancel"),
+        Binding("v", "review", "Review"),
     ]
 
     app: WorkbenchApp
@@ -380,3 +381,36 @@ class CompareScreen(Screen[None]):
                     f"{row.variant} · {row.model} · case {row.test_idx}",
                     f"{verdict}\n\nvariables: {row.vars}\n\n{row.output}\n\n{figures}"))
                 return
+
+    # --- human review -----------------------------------------------------------------
+
+    def action_review(self) -> None:
+        if self.report is None:
+            self.status("run a dataset first (Ctrl+G), then review its outputs", error=True)
+            return
+        self._choose_rubric()
+
+    @work(thread=True, exit_on_error=False)
+    def _choose_rubric(self) -> None:
+        from workbench.storage.rubrics import list_rubrics
+
+        try:
+            found = {r.ref: r for r in list_rubrics(self.app.store())}
+        except Exception as exc:
+            self.app.call_from_thread(self.status, f"cannot list rubrics: {exc}", True)
+            return
+        if not found:
+            self.app.call_from_thread(
+                self.status, "no rubrics: store one with `workbench rubrics commit FILE -m MESSAGE`",
+                True)
+            return
+
+        def chosen(ref: str | None) -> None:
+            if ref:
+                from workbench.screens.review import ReviewScreen
+
+                self.app.push_screen(ReviewScreen(self.report.rows, found[ref], blind=True,
+                                                  seed=int(self.report.experiment_id[:8], 16)))
+
+        self.app.call_from_thread(self.app.push_screen,
+                                  Pick("Review with which rubric? (blind)", list(found)), chosen)

@@ -1,0 +1,139 @@
+"""Human review by keyboard: a 20-case A/B grid scored per criterion in blind mode, saved
+at once, names revealed when done, and agreement once a second reviewer has scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scripted_backend import ScriptedBackend, StepClock
+
+from workbench.config import load_settings
+from workbench.rubrics import Rubric
+from workbench.screens.app import make_app
+from workbench.screens.review import review_order
+from workbench.storage.datasets import Case, save_dataset
+from workbench.storage.db import open_store
+from workbench.storage.models import Score
+from workbench.storage.rubrics import commit_rubric
+from workbench.workspace import VariantDraft, Workspace, workspace_path
+
+CONFIG = '[models.fast]\nbackend = "scripted"\nmodel = "fast"\n'
+RUBRIC = Rubric.model_validate({"name": "quality", "criteria": [
+    {"name": "correct", "scale": "1-5", "description": "5 right, 1 wrong"},
+    {"name": "polite", "scale": "pass-fail"}]})
+
+
+def _setup(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", f"sqlite:///{tmp_path / 'app.db'}")
+    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_CONFIG_FILE", str(tmp_path / "config.toml"))
+    store = open_store(load_settings().database.url)
+    save_dataset(store, "twenty", [Case({"q": f"question {i}"}) for i in range(20)])
+    commit_rubric(store, RUBRIC, message="m", author="t")
+    store.close()
+    Workspace(variants=[
+        VariantDraft("a", [{"role": "user", "content": "{{ q }}"}], {}, "fast"),
+        VariantDraft("b", [{"role": "user", "content": "Answer: {{ q }}"}], {}, "fast"),
+    ], path=workspace_path()).save()
+
+
+async def _until(pilot, condition, timeout_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        await pilot.pause(0.02)
+        if condition():
+            return
+    raise AssertionError("the app never reached the expected state")
+
+
+async def _review(app, pilot, first: str, second: str) -> None:
+    await pilot.press("f3", "ctrl+g")
+    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await pilot.press("enter")
+    await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
+    await pilot.press("v")
+    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await pilot.press("enter")
+    await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
+    review = app.screen
+    assert len(review.order) == 40
+    seen_names = set()
+    for _ in range(40):
+        seen_names.add(str(review.query_one("#where").render()))
+        await pilot.press(first, "down", second, "up", "right")
+    await _until(pilot, lambda: review.done())
+    assert all(" · blind" in w and ("output A" in w or "output B" in w) for w in seen_names)
+    where = str(review.query_one("#where").render())
+    assert "a · fast" in where or "b · fast" in where  # names shown once done
+
+
+async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> None:
+    _setup(tmp_path, monkeypatch)
+    app = make_app(load_settings(), engine_options={
+        "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
+    async with app.run_test(size=(150, 40)) as pilot:
+        await _review(app, pilot, "4", "1")
+        await app.workers.wait_for_complete()
+    store = open_store(load_settings().database.url)
+    from sqlmodel import select
+
+    with store.read() as session:
+        scores = session.exec(select(Score)).all()
+    assert len(scores) == 80 and {s.reviewer for s in scores} == {"tester"}
+    assert sorted({(s.criterion, s.value) for s in scores}) == [("correct", 4), ("polite", 1)]
+    store.close()
+
+    monkeypatch.setenv("WORKBENCH_USER__NAME", "bob")
+    app = make_app(load_settings(), engine_options={
+        "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
+    async with app.run_test(size=(150, 40)) as pilot:
+        await pilot.press("f3", "ctrl+g")
+        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await pilot.press("enter")
+        await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
+        await pilot.press("v")
+        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await pilot.press("enter")
+        await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
+        review = app.screen
+        # The grid re-ran from the cache: the same outputs, so tester's scores count.
+        await _until(pilot, lambda: review.others)
+        for i in range(40):
+            await pilot.press("4" if i % 2 else "3", "down", "1", "up", "right")
+        await _until(pilot, lambda: "agreement" in str(review.query_one("#status").render()))
+        assert "correct" in review.agreement()
+
+
+def test_blind_order_is_shuffled_per_case_and_stable() -> None:
+    class R:
+        def __init__(self, variant: str, idx: int):
+            self.variant, self.test_idx, self.repeat, self.status = variant, idx, 0, "ok"
+
+    rows = [R(v, i) for v in "ab" for i in range(30)]
+    plain = review_order(rows, blind=False, seed=1)
+    assert [(r.test_idx, r.variant) for r in plain[:4]] == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+    blind = review_order(rows, blind=True, seed=1)
+    assert [r.test_idx for r in blind] == [r.test_idx for r in plain]
+    assert [r.variant for r in blind] != [r.variant for r in plain]  # some cases swapped
+    assert [id(r) for r in review_order(rows, blind=True, seed=1)] == [id(r) for r in blind]
+
+
+def test_review_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    from workbench.evaluate import Row
+    from workbench.screens.review import ReviewScreen
+    from workbench.storage.rubrics import resolve_rubric
+
+    _setup(tmp_path, monkeypatch)
+    store = open_store(load_settings().database.url)
+    info = resolve_rubric(store, "quality")
+    store.close()
+    rows = [Row(v, "fast", i, 0, {"q": f"question {i}"}, f"fast says: {v} [b]{i}[/b]", True, "", "ok",
+                None, False, f"{v}{i:031d}", {}) for i in range(3) for v in ("a", "b")]
+
+    async def open_review(pilot) -> None:
+        await pilot.app.push_screen(ReviewScreen(rows, info, blind=True, seed=7))
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(load_settings()), terminal_size=(110, 24), run_before=open_review)
