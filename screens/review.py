@@ -91,6 +91,7 @@ class ReviewScreen(Screen[None]):
             with Vertical(id="right"):
                 yield DataTable(id="criteria", cursor_type="row")
                 yield Static("", id="note", classes="hint")
+                yield Static("", id="summary")
         yield Static("", id="status", classes="hint")
         yield Footer()
 
@@ -176,6 +177,40 @@ class ReviewScreen(Screen[None]):
         note = self.notes.get((scored_id(row), criterion.name), "") if criterion else ""
         self.query_one("#note", Static).update(Text(inert(f"note: {note}" if note else "")))
         self.status(self._progress())
+        hidden_summary = self.blind and not self.done()
+        self.query_one("#summary", Static).update(
+            Text("summary shown when the blind review is done") if hidden_summary
+            else Text(inert(self.summary())))
+
+    def summary(self) -> str:
+        """This reviewer's weighted scores per variant (mean, bootstrap 95% interval), and
+        the first two variants compared over the cases both have scores for."""
+        from workbench.stats import bootstrap_mean, compare_paired
+
+        per_variant: dict[str, dict[tuple[int, int], float]] = {}
+        for row in self.order:
+            scores = {c.name: self.mine.get((scored_id(row), c.name)) for c in self.rubric.judged}
+            if any(v is None for v in scores.values()):
+                continue
+            weighted = self.rubric.weighted(scores)  # type: ignore[arg-type]
+            if weighted is not None:
+                per_variant.setdefault(f"{row.variant} · {row.model}", {})[(row.test_idx, row.repeat)] = weighted
+        lines = []
+        for name, values in per_variant.items():
+            interval = bootstrap_mean(list(values.values()))
+            lines.append(f"{name}: {interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}] "
+                         f"over {len(values)} cases")
+        names = list(per_variant)
+        if len(names) >= 2:
+            a, b = per_variant[names[0]], per_variant[names[1]]
+            keys = [k for k in a if k in b]
+            if keys:
+                found = compare_paired([a[k] for k in keys], [b[k] for k in keys])
+                first, second = (names[0], names[1]) if found.wins >= found.losses else (names[1], names[0])
+                if first != names[0]:
+                    found = compare_paired([b[k] for k in keys], [a[k] for k in keys])
+                lines.append(found.sentence(a=second, b=first))
+        return "\n".join(lines)
 
     def _progress(self) -> str:
         total = len(self.order) * len(self.rubric.judged)

@@ -67,6 +67,9 @@ async def _review(app, pilot, first: str, second: str) -> None:
     assert all(" · blind" in w and ("output A" in w or "output B" in w) for w in seen_names)
     where = str(review.query_one("#where").render())
     assert "a · fast" in where or "b · fast" in where  # names shown once done
+    summary = str(review.query_one("#summary").render())
+    assert "a · fast: " in summary and "b · fast: " in summary and "over 20 cases" in summary
+    assert "20 cases (20 ties)" in summary or "no difference" in summary
 
 
 async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> None:
