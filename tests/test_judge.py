@@ -185,3 +185,43 @@ def test_score_statistics_summarise_and_compare() -> None:
     assert comparison["sentence"].startswith("m: B beats A on 11 of 12 cases")
     flipped = score_statistics(suite, rows, [("B", "A")])[1][0]
     assert flipped["sentence"].startswith("m: B beats A")  # the better one is named first
+
+
+def _graded_config(tmp_path: Path, grader: str | None) -> Path:
+    config = tmp_path / "promptfooconfig.yaml"
+    default = f"defaultTest:\n  options: {{provider: {grader}}}\n" if grader else ""
+    config.write_text(
+        "prompts: ['{{out}}']\nproviders: [echo]\n" + default +
+        "tests:\n"
+        "  - vars: {out: 'Thank you for waiting, your parcel arrives on Monday.'}\n"
+        "    assert: [{type: llm-rubric, value: 'is polite'}]\n"
+        "  - vars: {out: 'x'}\n"
+        "    threshold: 0.5\n"
+        "    assert: [{type: llm-rubric, value: 'mentions {{out}}'}, {type: contains, value: x}]\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_llm_rubric_needs_a_grader(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_graded_config(tmp_path, None))])
+    assert result.exit_code == 2 and "llm-rubric needs a grader" in result.stderr
+
+
+def test_llm_rubric_with_a_garbage_grader_fails_with_the_reason(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_graded_config(tmp_path, "echo")), "--json"],
+                                catch_exceptions=False)
+    rows = json.loads(result.stdout)["results"]
+    assert rows[0]["pass"] is False and "the grader says no" in rows[0]["reason"]
+    assert "no 'scores' object" in rows[0]["reason"]
+    assert rows[1]["pass"] is True  # the threshold: contains passes, half the weight
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
+def test_llm_rubric_graded_by_smollm2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_graded_config(tmp_path, "workbench:smollm2")),
+                                      "--json"], catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    rows = json.loads(result.stdout)["results"]
+    # SmolLM2's verdict may go either way; it must be a verdict, never a parse failure.
+    assert all("not graded" not in r["reason"] and "not JSON" not in r["reason"] for r in rows)

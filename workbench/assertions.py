@@ -58,6 +58,8 @@ class Observation:
     output: str
     latency_ms: float | None = None
     cost_usd: float | None = None
+    graded: Any = None
+    """Verdicts of model-graded checks made for this output: ``{id(check): (passed, reason)}``."""
 
 
 @dataclass(frozen=True)

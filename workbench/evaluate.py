@@ -383,10 +383,47 @@ class Evaluation:
         await asyncio.to_thread(experiments.finish_experiment, store, experiment_id, status)
         if cancelled:
             raise asyncio.CancelledError
+        self._graded = await self._grade(cells, settled, cached, results)
         rows = [self._row(cell, settled, cached, saved, results) for cell in cells]
         if suite.judge is not None and suite.rubric is not None:
             rows = await self._judge(rows)
         return self._report(experiment_id, rows)
+
+    async def _grade(
+        self, cells: Sequence[Cell], settled: dict[str, RunInfo], cached: dict[str, RunInfo],
+        results: dict[str, Any],
+    ) -> dict[str, dict[int, tuple[bool, str]]]:
+        """Model-graded checks (``llm-rubric``): the grader judges each successful output
+        first, so the checks can then run like the others."""
+        from workbench.judge import judge
+        from workbench.rubrics import graded_checks
+
+        grader = self.suite.grader or self.suite.judge
+        wanted = []
+        for cell in cells:
+            checks = graded_checks(self.suite.cases[cell.case_idx].checks)
+            if not checks or grader is None:
+                continue
+            found = results.get(cell.key) or cached.get(cell.key) or settled.get(cell.key)
+            if found is None or found.status != "ok":
+                continue
+            wanted += [(cell, check, found.output) for check in checks]
+        if not wanted:
+            return {}
+        assert grader is not None
+        backend = self.engine.backend(grader)
+        gate = asyncio.Semaphore(self.concurrency or self.suite.concurrency or backend.max_concurrency)
+
+        async def one(cell: Cell, check: Any, output: str) -> tuple[str, int, tuple[bool, str]]:
+            verdict = await judge(self.engine, grader, check.rubric, cell.messages, output, gate=gate)
+            if verdict.scores is None:
+                return cell.key, id(check), (False, verdict.error or "no answer")
+            return cell.key, id(check), (verdict.scores["pass"] == 1, verdict.reason)
+
+        graded: dict[str, dict[int, tuple[bool, str]]] = {}
+        for key, check_id, outcome in await asyncio.gather(*(one(*w) for w in wanted)):
+            graded.setdefault(key, {})[check_id] = outcome
+        return graded
 
     async def _judge(self, rows: list[Row]) -> list[Row]:
         """Every successful output scored on the rubric (judgements already made with
@@ -471,7 +508,8 @@ class Evaluation:
         if status != "ok":
             passed, reason = False, f"{status}: {error or 'no output'}"
         else:
-            seen = Observation(output, figures.get("e2e_ms"), figures.get("cost_usd"))
+            seen = Observation(output, figures.get("e2e_ms"), figures.get("cost_usd"),
+                               getattr(self, "_graded", {}).get(cell.key))
             passed, reason = True, ""
             for check in case.checks:
                 verdict = check.check(seen)

@@ -255,3 +255,49 @@ def rubric_from_data(data: Any, source: str, root: Any = None) -> Rubric:
         raise ValidationError("\n".join(problems)) from None
     except ValidationError as exc:
         raise ValidationError(f"{source}: {exc}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class GradedCheck:
+    """``llm-rubric``: a grader model judges whether the output meets the text of
+    ``value`` (a one-criterion, pass/fail rubric). The grading happens before the checks
+    run; the verdict arrives in :attr:`Observation.graded`.
+
+    Compared by identity: the verdicts are keyed by ``id(check)``.
+    """
+
+    value: str
+    weight: float = 1.0
+    type: str = "llm-rubric"
+
+    @property
+    def rubric(self) -> Rubric:
+        return Rubric(name="llm-rubric", criteria=(
+            Criterion(name="pass", description=f"1 if the answer meets this, else 0: {self.value}",
+                      scale="pass-fail"),
+        ))
+
+    def evaluate(self, seen: Any) -> Any:
+        from workbench.assertions import Verdict
+
+        found = (seen.graded or {}).get(id(self))
+        if found is None:
+            return Verdict(False, "not graded (no grader answered)")
+        passed, reason = found
+        return Verdict(passed, "ok" if passed else f"the grader says no: {reason}")
+
+    def check(self, seen: Any) -> Any:
+        return self.evaluate(seen)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.type, "value": self.value, "weight": self.weight}
+
+
+def graded_checks(checks: Any) -> list[GradedCheck]:
+    """The model-graded checks among ``checks`` (inside a test's threshold too)."""
+    found: list[GradedCheck] = []
+    for check in checks:
+        if isinstance(check, GradedCheck):
+            found.append(check)
+        found.extend(graded_checks(getattr(check, "assertions", ())))
+    return found

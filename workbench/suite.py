@@ -169,7 +169,7 @@ class _Judge(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | _ModelEntry
-    rubric: str | dict[str, Any]
+    rubric: str | dict[str, Any] | None = None
     """A stored rubric (``NAME`` or ``NAME@N``), a rubric file (``*.yaml``), or inline."""
 
 
@@ -277,7 +277,12 @@ def _load_native(
     rubric, judge = None, None
     if parsed.judge is not None:
         judge = _model(parsed.judge.model, settings, at("judge", "model"))
-        rubric = _rubric(parsed.judge.rubric, path, at("judge", "rubric"), store)
+        if parsed.judge.rubric is not None:
+            rubric = _rubric(parsed.judge.rubric, path, at("judge", "rubric"), store)
+    from workbench.rubrics import graded_checks
+
+    if judge is None and any(graded_checks(c.checks) for c in cases):
+        raise ValidationError(f"{source}: llm-rubric needs a grader: add judge: {{model: ...}}")
     return Suite(
         source=source,
         description=parsed.description,
@@ -328,7 +333,12 @@ def _templated(case: TestCase) -> TestCase:
                 rendered = templates.render(value, case.vars, where=f"{check.type} value")
             except templates.TemplateError as exc:
                 raise ValidationError(f"{case.where}: {exc}") from None
-            check = assertions.parse({"type": check.type, "value": rendered}, case.where)
+            from workbench.rubrics import GradedCheck
+
+            if isinstance(check, GradedCheck):
+                check = GradedCheck(rendered, check.weight)  # type: ignore[assignment]
+            else:
+                check = assertions.parse({"type": check.type, "value": rendered}, case.where)
         checks.append(check)
     return TestCase(case.vars, tuple(checks), case.description, case.where)
 
@@ -408,7 +418,19 @@ def _model(entry: str | _ModelEntry, settings: Settings, where: str) -> ModelSpe
 
 
 def _checks(items: Sequence[Any], at: Callable[..., str], loc: tuple[Any, ...]) -> list[Check]:
-    return [assertions.parse(item, at(*loc, i)) for i, item in enumerate(items)]
+    from workbench.rubrics import GradedCheck
+
+    checks: list[Check] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == "llm-rubric":
+            unknown = set(item) - {"type", "value"}
+            if unknown or not isinstance(item.get("value"), str) or not item["value"].strip():
+                raise ValidationError(
+                    f"{at(*loc, i)}: llm-rubric takes a 'value': what a good answer does")
+            checks.append(GradedCheck(item["value"]))  # type: ignore[arg-type]
+        else:
+            checks.append(assertions.parse(item, at(*loc, i)))
+    return checks
 
 
 def expected_checks(expected: Any, where: str) -> list[Check]:

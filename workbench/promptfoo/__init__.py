@@ -140,6 +140,15 @@ def load(path: Path, data: dict[str, Any], root: yaml.Node, settings: Settings) 
                 default.provider, loc["defaultTest"]["options"]["provider"], settings
             )
     cases = build_cases(load_tests(config.get("tests"), loc["tests"], path.parent), default)
+    if grader is None:
+        from workbench.rubrics import graded_checks
+
+        if any(graded_checks(case.checks) for case in cases):
+            raise refuse(
+                loc["defaultTest"] if "defaultTest" in config else loc,
+                "llm-rubric needs a grader: name one in defaultTest.options.provider "
+                "(e.g. workbench:smollm2)",
+            )
     repeats, concurrency = _evaluate_options(config.get("evaluateOptions"), loc["evaluateOptions"])
     return suites.Suite(
         source=source,
@@ -169,7 +178,8 @@ def load(path: Path, data: dict[str, Any], root: yaml.Node, settings: Settings) 
 
 
 def _plain_check(check: suites.Check) -> Any:
-    return check.describe() if isinstance(check, PromptfooAssertion | ScoreThreshold) else None
+    describe = getattr(check, "describe", None)
+    return describe() if callable(describe) else None
 
 
 def _plain_model(spec: ModelSpec) -> dict[str, Any]:

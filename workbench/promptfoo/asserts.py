@@ -69,6 +69,13 @@ def parse_assertion(raw: Any, variables: dict[str, Any], loc: Loc) -> PromptfooA
     base = kind.removeprefix("not-")
     threshold = raw.get("threshold")
     weight = raw.get("weight", 1)
+    if kind == "llm-rubric":
+        from workbench.rubrics import GradedCheck
+
+        text = _render_value(raw.get("value"), variables, loc["value"] if "value" in raw else loc)
+        if not isinstance(text, str) or not text.strip():
+            raise refuse(loc, "llm-rubric needs a value: what a good answer does")
+        return GradedCheck(text, float(weight))  # type: ignore[return-value]
     if base in FIGURE_TYPES:
         if threshold is None:
             unit = "milliseconds" if base == "latency" else "US dollars"

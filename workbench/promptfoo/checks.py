@@ -18,7 +18,7 @@ LIST_TYPES = ("contains-any", "contains-all", "icontains-any", "icontains-all")
 JSON_TYPES = ("is-json", "contains-json")
 FIGURE_TYPES = ("latency", "cost")
 _INVERTIBLE = (*TEXT_TYPES, *LIST_TYPES, *JSON_TYPES)
-SUPPORTED_TYPES = (*_INVERTIBLE, *(f"not-{t}" for t in _INVERTIBLE), *FIGURE_TYPES)
+SUPPORTED_TYPES = (*_INVERTIBLE, *(f"not-{t}" for t in _INVERTIBLE), *FIGURE_TYPES, "llm-rubric")
 """The assertion types this module runs."""
 
 
