@@ -225,3 +225,29 @@ def test_llm_rubric_graded_by_smollm2(tmp_path: Path) -> None:
     rows = json.loads(result.stdout)["results"]
     # SmolLM2's verdict may go either way; it must be a verdict, never a parse failure.
     assert all("not graded" not in r["reason"] and "not JSON" not in r["reason"] for r in rows)
+
+
+@pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
+def test_smollm2_judge_over_a_20_case_ab_grid(tmp_path: Path) -> None:
+    """Every one of 40 outputs gets a parseable score; the summary has intervals and the
+    paired comparison."""
+    (tmp_path / "rubric.yaml").write_text(json.dumps(RUBRIC), encoding="utf-8")
+    tests = "".join(f"  - vars: {{n: '{i}'}}\n" for i in range(20))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "prompts:\n"
+        "  - {name: a, messages: [{role: user, content: 'Order {{ n }} ships on Monday.'}]}\n"
+        "  - {name: b, messages: [{role: user, content: 'Thank you! Order {{ n }} ships on Monday.'}]}\n"
+        f"models: [echo]\ntests:\n{tests}judge: {{model: smollm2, rubric: rubric.yaml}}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["eval", str(suite), "--json"], catch_exceptions=False)
+    data = json.loads(result.stdout)
+    assert len(data["results"]) == 40
+    assert all("error" not in r["judge"] and r["judge"]["scores"] for r in data["results"])
+    weighted = [s for s in data["scores"] if s["criterion"] == "weighted"]
+    assert [s["n"] for s in weighted] == [20, 20]
+    assert all(s["ci_low"] <= s["mean"] <= s["ci_high"] for s in weighted)
+    (comparison,) = data["score_comparisons"]
+    assert comparison["pairs"] == 20 and comparison["wins"] + comparison["ties"] + comparison["losses"] == 20
+    assert 0 <= comparison["sign_p"] <= 1 and comparison["sentence"]
