@@ -47,6 +47,7 @@ class StreamPane(Vertical):
         self.started_at: float | None = None
         self.first_at: float | None = None
         self.chunks = 0
+        self.last_at: float | None = None
         self.buckets: list[float] = [0.0]
         self.final: str | None = None
 
@@ -63,6 +64,7 @@ class StreamPane(Vertical):
         now = self.clock()
         if self.first_at is None:
             self.first_at = now
+        self.last_at = now
         self.chunks += 1
         if self.started_at is not None:
             bucket = int((now - self.started_at) / RATE_BUCKET_S)
@@ -86,7 +88,9 @@ class StreamPane(Vertical):
         if self.started_at is None or self.first_at is None:
             return "waiting for the first token"
         ttft = (self.first_at - self.started_at) * 1000
-        elapsed = self.clock() - self.first_at
+        # From chunk times only: reading the clock here would make the figures depend on
+        # how often the screen refreshed.
+        elapsed = (self.last_at or self.first_at) - self.first_at
         rate = (self.chunks - 1) / elapsed if elapsed > 0 and self.chunks > 1 else 0.0
         return f"ttft {ttft:.0f} ms · {rate:.1f} tok/s · {self.chunks} chunks · streaming"
 

@@ -8,6 +8,8 @@ import pytest
 from scripted_backend import ScriptedBackend, StepClock
 from textual.widgets import DataTable
 
+from pilot_helpers import until
+
 from workbench.config import load_settings
 from workbench.screens.app import make_app
 from workbench.storage import runs
@@ -49,15 +51,8 @@ def seed(*drafts: VariantDraft) -> None:
     workspace.save()
 
 
-async def _until(pilot, condition, timeout_s: float = 30.0) -> None:
-    import time
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        if condition():
-            return
-    raise AssertionError("the app never reached the expected state")
+_until = until
 
 
 async def test_panes_stream_inert_text_and_a_failure_stays_in_its_pane(app_env: Path) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from pilot_helpers import until
+
 from workbench.config import load_settings
 from workbench.domain import parse_ref
 from workbench.models import demo_model_path
@@ -20,15 +22,9 @@ from workbench.storage.db import open_store
 needs_demo = pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
 
 
-async def _until(pilot, condition, *, timeout_s: float = 120.0) -> None:
-    import time
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
-        if condition():
-            return
-    raise AssertionError("the app never reached the expected state")
+async def _until(pilot, condition, *, timeout_s: float = 120.0) -> None:
+    await until(pilot, condition, timeout_s)  # real SmolLM2: give it time
 
 
 async def _type(pilot, text: str) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from scripted_backend import ScriptedBackend, StepClock
 
+from pilot_helpers import until
+
 from workbench.config import load_settings
 from workbench.rubrics import Rubric
 from workbench.screens.app import make_app
@@ -37,15 +39,8 @@ def _setup(tmp_path: Path, monkeypatch) -> None:
     ], path=workspace_path()).save()
 
 
-async def _until(pilot, condition, timeout_s: float = 30.0) -> None:
-    import time
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        if condition():
-            return
-    raise AssertionError("the app never reached the expected state")
+_until = until
 
 
 async def _review(app, pilot, first: str, second: str) -> None:

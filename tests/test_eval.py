@@ -23,7 +23,13 @@ from llama_server import llama_server  # noqa: F401 - the session fixture
 from workbench.cli import cli
 from workbench.config import load_settings
 from workbench.engine import Engine
-from workbench.evaluate import Evaluation, paired_difference, percentile, square_and_add, wilson
+from workbench.evaluate import Evaluation
+from workbench.stats import paired_difference, percentile, square_and_add, wilson_interval
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    found = wilson_interval(k, n)
+    return found.low, found.high
 from workbench.models import demo_model_path
 from workbench.storage.db import open_store
 from workbench.storage.experiments import settled_cells

@@ -15,7 +15,6 @@ from the cache: with ``repeats`` above 1, unless the temperature is 0.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,248 +23,18 @@ from workbench.assertions import Observation
 from workbench.engine import Engine
 from workbench.errors import ValidationError
 from workbench.experiment import Cell, Event, Variant, plan, run_cells
+from workbench.report import (  # noqa: F401 - Comparison and Summary: re-exported
+    Comparison,
+    Report,
+    Row,
+    Summary,
+    compare_pass_rates,
+    score_statistics,
+    summarise,
+)
 from workbench.suite import Suite
 from workbench.storage import experiments
 from workbench.storage.runs import RunInfo, get_run
-
-_METRICS = ("ttft_ms", "e2e_ms", "tpot_ms", "tokens_per_s", "input_tokens", "output_tokens",
-            "tokens_estimated", "cost_usd", "cost_source")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One graded cell: the results file's row."""
-
-    variant: str
-    model: str
-    test_idx: int
-    repeat: int
-    vars: dict[str, Any]
-    output: str
-    passed: bool
-    reason: str
-    status: str
-    error: str | None
-    cached: bool
-    run_id: str
-    metrics: dict[str, Any]
-    saved_cost_usd: float | None = None
-    judge: dict[str, Any] | None = None
-    """The judge's verdict (``model``, ``scores``, ``reason``, ``latency_ms``,
-    ``cost_usd``; ``error`` with the raw text when it gave no usable answer)."""
-    messages: list[dict[str, str]] | None = field(default=None, compare=False, repr=False)
-    source_run_id: str | None = field(default=None, compare=False, repr=False)
-    """For a cache hit: the run whose answer it reuses."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """Flat: the metrics sit beside the other columns."""
-        return {
-            "variant": self.variant,
-            "model": self.model,
-            "test_idx": self.test_idx,
-            "repeat": self.repeat,
-            "vars": self.vars,
-            "output": self.output,
-            "pass": self.passed,
-            "reason": self.reason,
-            "status": self.status,
-            "error": self.error,
-            "cached": self.cached,
-            "saved_cost_usd": self.saved_cost_usd,
-            "run_id": self.run_id,
-            **{k: self.metrics.get(k) for k in _METRICS},
-            **({"judge": self.judge} if self.judge is not None else {}),
-        }
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One variant x model."""
-
-    variant: str
-    model: str
-    cases: int
-    passed: int
-    errors: int
-    cached: int
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-    tpot_p50_ms: float | None
-    output_tokens: float | None
-    """Mean output tokens per call."""
-    cost_usd: float | None
-    """Spent on this run (None when some call's cost is unknown)."""
-    saved_cost_usd: float
-    """What the cache hits cost when they were first run."""
-
-    @property
-    def pass_rate(self) -> float:
-        return self.passed / self.cases if self.cases else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "variant": self.variant,
-            "model": self.model,
-            "cases": self.cases,
-            "passed": self.passed,
-            "pass_rate": self.pass_rate,
-            "errors": self.errors,
-            "cached": self.cached,
-            "ttft_p50_ms": self.ttft_p50_ms,
-            "ttft_p95_ms": self.ttft_p95_ms,
-            "tpot_p50_ms": self.tpot_p50_ms,
-            "output_tokens": self.output_tokens,
-            "cost_usd": self.cost_usd,
-            "saved_cost_usd": self.saved_cost_usd,
-        }
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Variant ``b`` against ``a`` on the same model, over paired cases."""
-
-    model: str
-    a: str
-    b: str
-    pairs: int
-    a_only: int
-    """Pairs where only ``a`` passed."""
-    b_only: int
-    difference: float
-    """``b``'s pass rate minus ``a``'s."""
-    low: float
-    high: float
-
-    @property
-    def distinguishable(self) -> bool:
-        return self.low > 0 or self.high < 0
-
-    def sentence(self) -> str:
-        """The comparison in words."""
-        span = (
-            f"{self.b} vs {self.a} on {self.model}: pass rate {_points(self.difference)} "
-            f"(95% CI {_points(self.low)} to {_points(self.high)}) over {self.pairs} paired cases"
-        )
-        if not self.pairs:
-            return f"{span}: nothing to compare."
-        if self.distinguishable:
-            better = self.b if self.difference > 0 else self.a
-            return f"{span}: {better} is better, and the difference is unlikely to be noise."
-        return f"{span}: not distinguishable from noise at this sample size."
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "a": self.a,
-            "b": self.b,
-            "pairs": self.pairs,
-            "a_only": self.a_only,
-            "b_only": self.b_only,
-            "difference": self.difference,
-            "ci_low": self.low,
-            "ci_high": self.high,
-            "distinguishable": self.distinguishable,
-            "sentence": self.sentence(),
-        }
-
-
-def _points(share: float) -> str:
-    return f"{share * 100:+.1f} points"
-
-
-@dataclass
-class Report:
-    """What an evaluation found, and whether the suite holds."""
-
-    experiment_id: str
-    suite: Suite
-    rows: list[Row]
-    summaries: list[Summary]
-    comparisons: list[Comparison]
-    failures: list[str] = field(default_factory=list)
-    """Why the suite does not hold (thresholds, baseline); empty when it does."""
-    cancelled: bool = False
-    scores: list[dict[str, Any]] = field(default_factory=list)
-    """With a judge: per variant x model x criterion (and ``weighted``), the mean score
-    with a bootstrap 95% interval, and how many outputs the judge could not score."""
-    score_comparisons: list[dict[str, Any]] = field(default_factory=list)
-    """With a judge: variants compared on their weighted scores over paired cases."""
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures and not self.cancelled
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "experiment_id": self.experiment_id,
-            "suite": self.suite.source,
-            "description": self.suite.description,
-            "passed": self.passed,
-            "failures": self.failures,
-            "summary": [s.as_dict() for s in self.summaries],
-            "comparisons": [c.as_dict() for c in self.comparisons],
-            **({"scores": self.scores, "score_comparisons": self.score_comparisons}
-               if self.scores else {}),
-            "results": [r.as_dict() for r in self.rows],
-        }
-
-
-# --- statistics ---------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) by linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def square_and_add(
-    p1: float, ci1: tuple[float, float], p2: float, ci2: tuple[float, float], phi: float = 0.0
-) -> tuple[float, float]:
-    """Newcombe's square-and-add interval for ``p1 - p2`` from each proportion's own
-    interval; ``phi`` is the correlation of paired outcomes (0 for independent samples)."""
-    (l1, u1), (l2, u2) = ci1, ci2
-    d = p1 - p2
-    below = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
-    above = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
-    return max(-1.0, d - math.sqrt(max(below, 0.0))), min(1.0, d + math.sqrt(max(above, 0.0)))
-
-
-def paired_difference(both: int, a_only: int, b_only: int, neither: int) -> tuple[float, float, float]:
-    """Difference of two paired pass rates (``b`` minus ``a``) with Newcombe's hybrid
-    score interval for paired data (Newcombe, Statistics in Medicine 1998;17:2635-50,
-    method 10): Wilson intervals combined by square-and-add, with the correlation of
-    the pairs (continuity-corrected). It stays inside [-1, 1] and behaves at small
-    samples and at pass rates near 0 or 1."""
-    n = both + a_only + b_only + neither
-    if n == 0:
-        return 0.0, -1.0, 1.0
-    pb, pa = (both + b_only) / n, (both + a_only) / n
-    # The 2x2 table with b first: r both pass, s only b, t only a, u neither.
-    r, s, t, u = both, b_only, a_only, neither
-    denominator = (r + s) * (t + u) * (r + t) * (s + u)
-    product = r * u - s * t
-    if product > 0:
-        product = max(product - n / 2, 0.0)
-    phi = product / math.sqrt(denominator) if denominator else 0.0
-    low, high = square_and_add(pb, wilson(both + b_only, n), pa, wilson(both + a_only, n), phi)
-    return pb - pa, low, high
-
 
 # --- running ------------------------------------------------------------------------------
 
@@ -540,7 +309,7 @@ class Evaluation:
         groups: dict[tuple[str, str], list[Row]] = {}
         for row in rows:
             groups.setdefault((row.variant, row.model), []).append(row)
-        summaries = [_summarise(v, m, group) for (v, m), group in groups.items()]
+        summaries = [summarise(v, m, group) for (v, m), group in groups.items()]
         by_group = {(s.variant, s.model): s for s in summaries}
         labels = [v.label for v in suite.variants]
         pairs = list(self.comparisons or [])
@@ -550,7 +319,7 @@ class Evaluation:
             candidates = [label for label in labels if label not in self.baselines.values()]
             pairs = [(candidates[0], other) for other in candidates[1:]]
         comparisons = [
-            _compare(model.name, a, b, groups.get((a, model.name), []), groups.get((b, model.name), []))
+            compare_pass_rates(model.name, a, b, groups.get((a, model.name), []), groups.get((b, model.name), []))
             for a, b in pairs
             for model in suite.models
         ]
@@ -585,68 +354,6 @@ class Evaluation:
         return report
 
 
-def score_statistics(
-    suite: Suite, rows: list[Row], pairs: Sequence[tuple[str, str]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Judge scores summarised: per variant x model x criterion the mean with a bootstrap
-    95% interval; per pair of variants on each model, the paired comparison of their
-    weighted scores (wins, ties, losses, win rate, sign test, Wilcoxon signed-rank)."""
-    from workbench.stats import bootstrap_mean, compare_paired
-
-    rubric = suite.rubric
-    criteria = [c.name for c in rubric.criteria] + ["weighted"]
-    groups: dict[tuple[str, str], list[Row]] = {}
-    for row in rows:
-        groups.setdefault((row.variant, row.model), []).append(row)
-    summary = []
-    for (variant, model), group in groups.items():
-        judged = [r.judge for r in group if r.judge and r.judge.get("scores") is not None]
-        errors = sum(1 for r in group if r.judge and r.judge.get("scores") is None)
-        for name in criteria:
-            values = [
-                float(j["weighted"] if name == "weighted" else j["scores"][name])
-                for j in judged
-                if (j.get("weighted") if name == "weighted" else j["scores"].get(name)) is not None
-            ]
-            interval = bootstrap_mean(values) if values else None
-            summary.append({
-                "variant": variant, "model": model, "criterion": name, "n": len(values),
-                "mean": interval.mean if interval else None,
-                "ci_low": interval.low if interval else None,
-                "ci_high": interval.high if interval else None,
-                "judge_errors": errors,
-            })
-    comparisons = []
-    for a, b in pairs:
-        for model in suite.models:
-            def weighted(label: str) -> dict[tuple[int, int], float]:
-                return {
-                    (r.test_idx, r.repeat): r.judge["weighted"]
-                    for r in groups.get((label, model.name), [])
-                    if r.judge and r.judge.get("weighted") is not None
-                }
-
-            wa, wb = weighted(a), weighted(b)
-            keys = [k for k in wa if k in wb]
-            if not keys:
-                continue
-            found = compare_paired([wa[k] for k in keys], [wb[k] for k in keys])
-            if found.wins >= found.losses:
-                sentence = found.sentence(a=a, b=b)
-            else:
-                sentence = compare_paired([wb[k] for k in keys], [wa[k] for k in keys]).sentence(a=b, b=a)
-            comparisons.append({
-                "model": model.name, "a": a, "b": b, "pairs": found.n, "wins": found.wins,
-                "ties": found.ties, "losses": found.losses,
-                "win_rate": list(found.win_rate) if found.win_rate else None,
-                "sign_p": found.sign_p, "wilcoxon_p": found.wilcoxon_p,
-                "mean_difference": list(found.mean_difference),
-                "more_cases_needed": found.more_cases_needed,
-                "sentence": f"{model.name}: {sentence}",
-            })
-    return summary, comparisons
-
-
 def _source_cost(engine: Engine, run_id: str | None) -> float | None:
     if run_id is None:
         return None
@@ -654,40 +361,6 @@ def _source_cost(engine: Engine, run_id: str | None) -> float | None:
         return get_run(engine.store, run_id).metrics.get("cost_usd")
     except Exception:
         return None
-
-
-def _summarise(variant: str, model: str, rows: list[Row]) -> Summary:
-    def figures(name: str) -> list[float]:
-        return [r.metrics[name] for r in rows if r.status == "ok" and r.metrics.get(name) is not None]
-
-    costs = [r.metrics.get("cost_usd") for r in rows if not r.cached]
-    tokens = figures("output_tokens")
-    return Summary(
-        variant=variant,
-        model=model,
-        cases=len(rows),
-        passed=sum(r.passed for r in rows),
-        errors=sum(r.status != "ok" for r in rows),
-        cached=sum(r.cached for r in rows),
-        ttft_p50_ms=percentile(figures("ttft_ms"), 50),
-        ttft_p95_ms=percentile(figures("ttft_ms"), 95),
-        tpot_p50_ms=percentile(figures("tpot_ms"), 50),
-        output_tokens=sum(tokens) / len(tokens) if tokens else None,
-        cost_usd=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]
-        saved_cost_usd=float(sum(r.saved_cost_usd or 0.0 for r in rows)),
-    )
-
-
-def _compare(model: str, a: str, b: str, rows_a: list[Row], rows_b: list[Row]) -> Comparison:
-    passes_a = {(r.test_idx, r.repeat): r.passed for r in rows_a}
-    passes_b = {(r.test_idx, r.repeat): r.passed for r in rows_b}
-    common = [k for k in passes_a if k in passes_b]
-    both = sum(passes_a[k] and passes_b[k] for k in common)
-    a_only = sum(passes_a[k] and not passes_b[k] for k in common)
-    b_only = sum(passes_b[k] and not passes_a[k] for k in common)
-    neither = len(common) - both - a_only - b_only
-    difference, low, high = paired_difference(both, a_only, b_only, neither)
-    return Comparison(model, a, b, len(common), a_only, b_only, difference, low, high)
 
 
 def with_baseline(suite: Suite, store: Any, label: str) -> tuple[Suite, dict[str, str]]:

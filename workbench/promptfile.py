@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from workbench import templates, yamlio
+from workbench.yamlio import child, line_of
 from workbench.domain import Message, Params, PromptContent, check_name
 from workbench.errors import ValidationError
 
@@ -75,7 +76,7 @@ def parse_prompt_file(text: str, filename: str = "<prompt>") -> Loaded:
             hint = ""
             if err["type"] == "extra_forbidden" and len(loc) == 1:
                 hint = f" (allowed keys: {', '.join(_TOP_LEVEL)})"
-            problems.append(f"{filename}:{_line_of(root, loc)}: {field}: {err['msg']}{hint}")
+            problems.append(f"{filename}:{line_of(root, loc)}: {field}: {err['msg']}{hint}")
         raise ValidationError("\n".join(problems)) from None
     check_name(parsed.name)
     used: set[str] = set()
@@ -109,30 +110,8 @@ def parse_prompt_file(text: str, filename: str = "<prompt>") -> Loaded:
     )
 
 
-def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return v
-            if k.value == str(key):
-                return k  # an unexpected key: point at the key itself
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None
-
-
-def _line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    node, line = root, root.start_mark.line + 1
-    for key in loc:
-        node = _child(node, key)
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def _template_file_line(root: yaml.Node, index: int, template_line: int | None) -> int:
-    node = _child(_child(_child(root, "messages"), index), "content")
+    node = child(child(child(root, "messages"), index), "content")
     if node is None:
         return root.start_mark.line + 1
     start = node.start_mark.line + 1

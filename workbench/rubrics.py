@@ -239,7 +239,7 @@ def load_rubric_file(path: Path) -> Rubric:
 
 def rubric_from_data(data: Any, source: str, root: Any = None) -> Rubric:
     """A rubric from plain data (a file's, or inline in a suite)."""
-    from workbench.suite import line_of
+    from workbench.yamlio import line_of
 
     if not isinstance(data, dict):
         raise ValidationError(f"{source}: a rubric is a mapping with 'name' and 'criteria'")

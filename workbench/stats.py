@@ -459,3 +459,46 @@ def _critical_z(confidence: float) -> float:
 
 def _format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+# --- pass rates: percentiles and paired proportions ------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None for no values."""
+    ordered = sorted(values)
+    return _quantile(ordered, q / 100) if ordered else None
+
+
+def square_and_add(
+    p1: float, ci1: tuple[float, float], p2: float, ci2: tuple[float, float], phi: float = 0.0
+) -> tuple[float, float]:
+    """Newcombe's square-and-add interval for ``p1 - p2`` from each proportion's own
+    interval; ``phi`` is the correlation of paired outcomes (0 for independent samples)."""
+    (l1, u1), (l2, u2) = ci1, ci2
+    d = p1 - p2
+    below = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
+    above = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2
+    return max(-1.0, d - math.sqrt(max(below, 0.0))), min(1.0, d + math.sqrt(max(above, 0.0)))
+
+
+def paired_difference(both: int, a_only: int, b_only: int, neither: int) -> tuple[float, float, float]:
+    """Difference of two paired pass rates (``b`` minus ``a``) with Newcombe's hybrid
+    score interval for paired data (Newcombe, Statistics in Medicine 1998;17:2635-50,
+    method 10): Wilson intervals combined by square-and-add, with the correlation of
+    the pairs (continuity-corrected). It stays inside [-1, 1] and behaves at small
+    samples and at pass rates near 0 or 1."""
+    n = both + a_only + b_only + neither
+    if n == 0:
+        return 0.0, -1.0, 1.0
+    pb, pa = (both + b_only) / n, (both + a_only) / n
+    # The 2x2 table with b first: r both pass, s only b, t only a, u neither.
+    r, s, t, u = both, b_only, a_only, neither
+    denominator = (r + s) * (t + u) * (r + t) * (s + u)
+    product = r * u - s * t
+    if product > 0:
+        product = max(product - n / 2, 0.0)
+    phi = product / math.sqrt(denominator) if denominator else 0.0
+    wb, wa = wilson_interval(both + b_only, n), wilson_interval(both + a_only, n)
+    low, high = square_and_add(pb, (wb.low, wb.high), pa, (wa.low, wa.high), phi)
+    return pb - pa, low, high

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from workbench import assertions, templates, yamlio
+from workbench.yamlio import line_of
 from workbench.assertions import Observation, Verdict
 from workbench.config import Settings
 from workbench.domain import Message, Params, PromptContent, check_plain_data, parse_ref
@@ -491,27 +492,3 @@ def _dataset_cases(
                      where=here)
         )
     return cases
-
-
-def line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """The line of the value at a key path (the nearest existing parent's when missing;
-    the key itself for an unexpected key)."""
-    node, line = root, root.start_mark.line + 1
-    for key in loc:
-        node = _child(node, key)
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return v
-            if k.value == str(key):
-                return k
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None

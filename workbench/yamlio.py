@@ -72,3 +72,29 @@ def dump(data: Any) -> str:
     return yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2
     )
+
+
+def child(node: yaml.Node | None, key: Any) -> yaml.Node | None:
+    """The value node under ``key`` (a mapping key or a list index); for a key that is
+    there but unexpected, the key node itself. None when absent."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                return v
+            if k.value == str(key):
+                return k
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        return node.value[key]
+    return None
+
+
+def line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the value at a key path (the nearest existing parent's when
+    it is missing), for error messages that point into the file."""
+    node, line = root, root.start_mark.line + 1
+    for key in loc:
+        node = child(node, key)
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,291 @@
+"""What an evaluation reports: a row per call, a summary per variant x model, paired
+comparisons of pass rates, and (with a judge) scores per criterion with intervals and
+the paired comparison of weighted scores. Built by :mod:`workbench.evaluate`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.stats import paired_difference, percentile
+from workbench.suite import Suite
+
+_METRICS = ("ttft_ms", "e2e_ms", "tpot_ms", "tokens_per_s", "input_tokens", "output_tokens",
+            "tokens_estimated", "cost_usd", "cost_source")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One graded cell: the results file's row."""
+
+    variant: str
+    model: str
+    test_idx: int
+    repeat: int
+    vars: dict[str, Any]
+    output: str
+    passed: bool
+    reason: str
+    status: str
+    error: str | None
+    cached: bool
+    run_id: str
+    metrics: dict[str, Any]
+    saved_cost_usd: float | None = None
+    judge: dict[str, Any] | None = None
+    """The judge's verdict (``model``, ``scores``, ``reason``, ``latency_ms``,
+    ``cost_usd``; ``error`` with the raw text when it gave no usable answer)."""
+    messages: list[dict[str, str]] | None = field(default=None, compare=False, repr=False)
+    source_run_id: str | None = field(default=None, compare=False, repr=False)
+    """For a cache hit: the run whose answer it reuses."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat: the metrics sit beside the other columns."""
+        return {
+            "variant": self.variant,
+            "model": self.model,
+            "test_idx": self.test_idx,
+            "repeat": self.repeat,
+            "vars": self.vars,
+            "output": self.output,
+            "pass": self.passed,
+            "reason": self.reason,
+            "status": self.status,
+            "error": self.error,
+            "cached": self.cached,
+            "saved_cost_usd": self.saved_cost_usd,
+            "run_id": self.run_id,
+            **{k: self.metrics.get(k) for k in _METRICS},
+            **({"judge": self.judge} if self.judge is not None else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One variant x model."""
+
+    variant: str
+    model: str
+    cases: int
+    passed: int
+    errors: int
+    cached: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    tpot_p50_ms: float | None
+    output_tokens: float | None
+    """Mean output tokens per call."""
+    cost_usd: float | None
+    """Spent on this run (None when some call's cost is unknown)."""
+    saved_cost_usd: float
+    """What the cache hits cost when they were first run."""
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.cases if self.cases else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "model": self.model,
+            "cases": self.cases,
+            "passed": self.passed,
+            "pass_rate": self.pass_rate,
+            "errors": self.errors,
+            "cached": self.cached,
+            "ttft_p50_ms": self.ttft_p50_ms,
+            "ttft_p95_ms": self.ttft_p95_ms,
+            "tpot_p50_ms": self.tpot_p50_ms,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "saved_cost_usd": self.saved_cost_usd,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Variant ``b`` against ``a`` on the same model, over paired cases."""
+
+    model: str
+    a: str
+    b: str
+    pairs: int
+    a_only: int
+    """Pairs where only ``a`` passed."""
+    b_only: int
+    difference: float
+    """``b``'s pass rate minus ``a``'s."""
+    low: float
+    high: float
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def sentence(self) -> str:
+        """The comparison in words."""
+        span = (
+            f"{self.b} vs {self.a} on {self.model}: pass rate {_points(self.difference)} "
+            f"(95% CI {_points(self.low)} to {_points(self.high)}) over {self.pairs} paired cases"
+        )
+        if not self.pairs:
+            return f"{span}: nothing to compare."
+        if self.distinguishable:
+            better = self.b if self.difference > 0 else self.a
+            return f"{span}: {better} is better, and the difference is unlikely to be noise."
+        return f"{span}: not distinguishable from noise at this sample size."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "a": self.a,
+            "b": self.b,
+            "pairs": self.pairs,
+            "a_only": self.a_only,
+            "b_only": self.b_only,
+            "difference": self.difference,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "distinguishable": self.distinguishable,
+            "sentence": self.sentence(),
+        }
+
+
+def _points(share: float) -> str:
+    return f"{share * 100:+.1f} points"
+
+
+@dataclass
+class Report:
+    """What an evaluation found, and whether the suite holds."""
+
+    experiment_id: str
+    suite: Suite
+    rows: list[Row]
+    summaries: list[Summary]
+    comparisons: list[Comparison]
+    failures: list[str] = field(default_factory=list)
+    """Why the suite does not hold (thresholds, baseline); empty when it does."""
+    cancelled: bool = False
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    """With a judge: per variant x model x criterion (and ``weighted``), the mean score
+    with a bootstrap 95% interval, and how many outputs the judge could not score."""
+    score_comparisons: list[dict[str, Any]] = field(default_factory=list)
+    """With a judge: variants compared on their weighted scores over paired cases."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not self.cancelled
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "experiment_id": self.experiment_id,
+            "suite": self.suite.source,
+            "description": self.suite.description,
+            "passed": self.passed,
+            "failures": self.failures,
+            "summary": [s.as_dict() for s in self.summaries],
+            "comparisons": [c.as_dict() for c in self.comparisons],
+            **({"scores": self.scores, "score_comparisons": self.score_comparisons}
+               if self.scores else {}),
+            "results": [r.as_dict() for r in self.rows],
+        }
+
+
+def score_statistics(
+    suite: Suite, rows: list[Row], pairs: Sequence[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Judge scores summarised: per variant x model x criterion the mean with a bootstrap
+    95% interval; per pair of variants on each model, the paired comparison of their
+    weighted scores (wins, ties, losses, win rate, sign test, Wilcoxon signed-rank)."""
+    from workbench.stats import bootstrap_mean, compare_paired
+
+    rubric = suite.rubric
+    criteria = [c.name for c in rubric.criteria] + ["weighted"]
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.variant, row.model), []).append(row)
+    summary = []
+    for (variant, model), group in groups.items():
+        judged = [r.judge for r in group if r.judge and r.judge.get("scores") is not None]
+        errors = sum(1 for r in group if r.judge and r.judge.get("scores") is None)
+        for name in criteria:
+            values = [
+                float(j["weighted"] if name == "weighted" else j["scores"][name])
+                for j in judged
+                if (j.get("weighted") if name == "weighted" else j["scores"].get(name)) is not None
+            ]
+            interval = bootstrap_mean(values) if values else None
+            summary.append({
+                "variant": variant, "model": model, "criterion": name, "n": len(values),
+                "mean": interval.mean if interval else None,
+                "ci_low": interval.low if interval else None,
+                "ci_high": interval.high if interval else None,
+                "judge_errors": errors,
+            })
+    comparisons = []
+    for a, b in pairs:
+        for model in suite.models:
+            def weighted(label: str) -> dict[tuple[int, int], float]:
+                return {
+                    (r.test_idx, r.repeat): r.judge["weighted"]
+                    for r in groups.get((label, model.name), [])
+                    if r.judge and r.judge.get("weighted") is not None
+                }
+
+            wa, wb = weighted(a), weighted(b)
+            keys = [k for k in wa if k in wb]
+            if not keys:
+                continue
+            found = compare_paired([wa[k] for k in keys], [wb[k] for k in keys])
+            if found.wins >= found.losses:
+                sentence = found.sentence(a=a, b=b)
+            else:
+                sentence = compare_paired([wb[k] for k in keys], [wa[k] for k in keys]).sentence(a=b, b=a)
+            comparisons.append({
+                "model": model.name, "a": a, "b": b, "pairs": found.n, "wins": found.wins,
+                "ties": found.ties, "losses": found.losses,
+                "win_rate": list(found.win_rate) if found.win_rate else None,
+                "sign_p": found.sign_p, "wilcoxon_p": found.wilcoxon_p,
+                "mean_difference": list(found.mean_difference),
+                "more_cases_needed": found.more_cases_needed,
+                "sentence": f"{model.name}: {sentence}",
+            })
+    return summary, comparisons
+
+
+def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
+    """One variant x model's figures: pass rate, TTFT and TPOT percentiles, tokens, cost."""
+    def figures(name: str) -> list[float]:
+        return [r.metrics[name] for r in rows if r.status == "ok" and r.metrics.get(name) is not None]
+
+    costs = [r.metrics.get("cost_usd") for r in rows if not r.cached]
+    tokens = figures("output_tokens")
+    return Summary(
+        variant=variant,
+        model=model,
+        cases=len(rows),
+        passed=sum(r.passed for r in rows),
+        errors=sum(r.status != "ok" for r in rows),
+        cached=sum(r.cached for r in rows),
+        ttft_p50_ms=percentile(figures("ttft_ms"), 50),
+        ttft_p95_ms=percentile(figures("ttft_ms"), 95),
+        tpot_p50_ms=percentile(figures("tpot_ms"), 50),
+        output_tokens=sum(tokens) / len(tokens) if tokens else None,
+        cost_usd=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]
+        saved_cost_usd=float(sum(r.saved_cost_usd or 0.0 for r in rows)),
+    )
+
+
+def compare_pass_rates(model: str, a: str, b: str, rows_a: list[Row], rows_b: list[Row]) -> Comparison:
+    """Two variants' pass rates on the cases both ran, with Newcombe's paired interval."""
+    passes_a = {(r.test_idx, r.repeat): r.passed for r in rows_a}
+    passes_b = {(r.test_idx, r.repeat): r.passed for r in rows_b}
+    common = [k for k in passes_a if k in passes_b]
+    both = sum(passes_a[k] and passes_b[k] for k in common)
+    a_only = sum(passes_a[k] and not passes_b[k] for k in common)
+    b_only = sum(passes_b[k] and not passes_a[k] for k in common)
+    neither = len(common) - both - a_only - b_only
+    difference, low, high = paired_difference(both, a_only, b_only, neither)
+    return Comparison(model, a, b, len(common), a_only, b_only, difference, low, high)
