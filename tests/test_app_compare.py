@@ -155,6 +155,8 @@ def test_editor_snapshot(snap_compare, app_env: Path) -> None:
     async def settle(pilot) -> None:
         await pilot.press("f2")
         await _until(pilot, lambda: len(pilot.app.screen.query(".var")) == 2)
+        first = pilot.app.screen.query(".messages").first()
+        await _until(pilot, lambda: first.has_focus)
         for area in pilot.app.screen.query(".messages"):
             area.cursor_blink = False  # a blinking cursor would make the picture random
         await pilot.pause(0.1)
