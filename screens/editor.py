@@ -322,8 +322,11 @@ class EditorScreen(Screen[None]):
             model=content.params.model or "smollm2",
             values={k: str(v) for k, v in content.variables.items() if v is not None},
             base_version_id=version.id,
-            base_hash=content.content_hash(),
+            variables=dict(content.variables),
         )
+        # Clean as opened (a version without a model gets the default one to run on,
+        # which is not a change of its own).
+        draft.base_hash = draft.content_hash()
 
         def add() -> None:
             self.app.workspace.variants.append(draft)

@@ -41,13 +41,28 @@ class VariantDraft:
     values: dict[str, str] = field(default_factory=dict)
     base_version_id: str | None = None
     base_hash: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    """Declared variables and their defaults (kept from the version it was opened from)."""
 
     def content(self) -> PromptContent:
-        """The draft as version content (raises pydantic's ValidationError when invalid)."""
+        """The draft as version content (raises pydantic's ValidationError when invalid).
+
+        As in prompt files, a variable the messages use but nobody declared is declared
+        as required.
+        """
+        from workbench import templates
+
+        used: set[str] = set()
+        for message in self.messages:
+            try:
+                used |= set(templates.compile_template(message["content"]).variables)
+            except templates.TemplateError:
+                pass
+        declared = dict(self.variables) | {n: None for n in sorted(used - set(self.variables))}
         return PromptContent(
             messages=tuple(Message(**m) for m in self.messages),
             params=Params(**{**self.params, "model": self.model or None}),
-            variables={},
+            variables=declared,
         )
 
     def content_hash(self) -> str | None:
