@@ -17,6 +17,7 @@ from workbench.cli_datasets import datasets
 from workbench.cli_eval import eval_cmd
 from workbench.cli_keys import keys
 from workbench.cli_prompts import prompts
+from workbench.cli_rag import rag
 from workbench.cli_rubrics import rubrics
 from workbench.cli_run import models, run_cmd
 from workbench.clikit import State
@@ -51,7 +52,7 @@ def cli(ctx: click.Context) -> None:
         make_app(state.settings).run()
 
 
-for _group in (config, prompts, datasets, rubrics, keys, models, run_cmd, eval_cmd):
+for _group in (config, prompts, datasets, rubrics, keys, models, run_cmd, eval_cmd, rag):
     cli.add_command(_group)
 
 

@@ -11,6 +11,8 @@ here touches the network; ``llama_cpp`` is imported only when a model is loaded.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import os
 import threading
@@ -46,6 +48,25 @@ def unit(vector: Sequence[float]) -> list[float]:
     return [float(x) / norm for x in vector] if norm else [float(x) for x in vector]
 
 
+_CALLBACKS: list[Any] = []  # llama.cpp keeps a raw pointer: the callback must stay alive
+
+
+@functools.cache
+def _quiet_pooling_notice() -> None:
+    """Drop llama.cpp's log line about the explicit mean pooling (an "error" it prints to
+    stderr, into the TUI too) and pass every other line to llama-cpp-python's logger."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if b"pooling_type" not in text:
+            _logger.llama_log_callback(level, text, user_data)
+
+    _CALLBACKS.append(callback)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 class LlamaEmbedder:
     """A GGUF model loaded by llama.cpp in embedding mode (mean pooling)."""
 
@@ -60,6 +81,7 @@ class LlamaEmbedder:
     ) -> None:
         import llama_cpp
 
+        _quiet_pooling_notice()
         self.ref = ref
         self.model_path = model_path
         self.n_ctx = n_ctx
