@@ -18,10 +18,12 @@ from workbench.models import ModelSpec
 from workbench.storage.db import Store
 
 # The openai client (the backend for OpenAI-compatible servers) hands a chunk over within
-# about 1.3 ms of the server writing it: the figures it reports are held to 2 ms. litellm's
-# stream wrapper adds its own work, up to about 7 ms on the first chunk of a stream on
-# 2 busy cores; that is latency its users really see, so it is held to a looser bound.
-TOLERANCE_MS = {"openai": 2.0, "litellm": 20.0}
+# about 1.3 ms of the server writing it on an idle machine; with the server thread in this
+# process and other work on 2 cores, 3-6 ms were seen: the figures are held to 8 ms, far
+# below the 150 ms stall and 40 ms gaps they must tell apart. litellm's stream wrapper adds
+# its own work, up to about 7 ms on the first chunk of a stream on 2 busy cores; that is
+# latency its users really see, so it is held to a looser bound.
+TOLERANCE_MS = {"openai": 8.0, "litellm": 20.0}
 
 
 class RecordingClock:
