@@ -26,6 +26,7 @@ Pairs are interleaved (the order alternates pair by pair) after one warm-up pair
 Goal: Workbench's time to first screen ready at most 1.5x the bare app's (median ratio).
 
 Usage: python bench/app_startup.py [--runs 15] [--prompts 5] [--pty]
+Run from an installed environment (``workbench`` importable by this Python).
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ def _child_workbench(out: Path, headless: bool, prompts: int) -> None:
     app = make_app(load_settings())
 
     def ready_now() -> bool:
-        screen = app.screen if app.is_running else None
-        if screen is None or not screen.is_mounted:
+        try:
+            screen = app.screen
+        except Exception:  # no screen yet
             return False
-        table = screen.query("#prompts")
-        status = screen.query("#status")
-        if not table or not status:
+        table, status = screen.query("#prompts"), screen.query("#status")
+        if not screen.is_mounted or not table or not status:
             return False
         return (
             getattr(table.first(), "row_count", 0) >= prompts
@@ -184,7 +185,8 @@ def _launch(kind: str, env: dict[str, str], args: argparse.Namespace) -> tuple[f
         if args.pty:
             rc = _run_pty(cmd, env)
         else:
-            rc = subprocess.run(cmd, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S).returncode
+            done = subprocess.run(cmd, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S)
+            rc = done.returncode
         ended = time.perf_counter()
         text = out.read_text()
         if rc != 0 or not text:
@@ -223,8 +225,9 @@ def main() -> None:
     mode = "pty" if args.pty else "headless"
     print(f"app start-up ({mode}, {args.runs} interleaved pairs, {args.prompts} prompts, "
           f"{SIZE[0]}x{SIZE[1]})")
-    print(f"  launch -> first screen ready: workbench median {statistics.median(ours) * 1000:.0f} ms"
-          f"  bare median {statistics.median(base) * 1000:.0f} ms")
+    print(f"  launch -> first screen ready: workbench median "
+          f"{statistics.median(ours) * 1000:.0f} ms  bare median "
+          f"{statistics.median(base) * 1000:.0f} ms")
     print(f"  ratio {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
           f"  goal <= 1.5: {'met' if statistics.median(ratios) <= 1.5 else 'NOT met'}")
     print(f"  whole process (to exit): ratio {statistics.median(whole):.2f} "
