@@ -150,6 +150,22 @@ def cached_answers(store: Store, keys: Iterable[str]) -> dict[str, RunInfo]:
     return found
 
 
+def costs_of(store: Store, run_ids: Iterable[str]) -> dict[str, float | None]:
+    """What each run cost (the answers cache hits reused)."""
+    wanted = sorted(set(run_ids))
+    found: dict[str, float | None] = {}
+    table = Run.__table__
+    with store.errors(), store.engine.connect() as connection:
+        for start in range(0, len(wanted), _CHUNK):
+            rows = connection.execute(
+                select(table.c.id, table.c.cost_usd).where(
+                    table.c.id.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            found.update({run_id: cost for run_id, cost in rows})
+    return found
+
+
 @dataclass(frozen=True)
 class CacheHit:
     """A cell answered from the cache: its new run id and the run it reuses."""

@@ -119,6 +119,9 @@ async def test_template_error_is_shown_and_nothing_runs(app_env: Path) -> None:
         pane_problem = str(app.query_one(".problem").render()) if type(app.screen).__name__ == "EditorScreen" else ""
         status = str(app.screen.query_one("#status").render())
         assert "message 1 (user)" in pane_problem or "message 1 (user)" in status
+    store = open_store(load_settings().database.url)
+    assert runs.list_runs(store) == []  # nothing was called
+    store.close()
 
 
 async def test_dataset_grid_and_open_a_cell(app_env: Path) -> None:

@@ -544,3 +544,26 @@ def test_sigterm_cancels_records_and_tells_how_to_resume(tmp_path: Path, isolate
         assert conn.execute("SELECT status FROM experiment").fetchall() == [("cancelled",)]
         statuses = {s for (s,) in conn.execute("SELECT status FROM run")}
     assert "running" not in statuses and "cancelled" in statuses
+
+
+def test_costs_of_reads_many_runs_at_once(store) -> None:
+    from workbench.storage import runs
+    from workbench.storage.experiments import costs_of
+
+    ids = []
+    for cost in (0.5, None):
+        run_id = runs.start_run(store, runs.RunStart(model="m", backend="b", messages=[]))
+        runs.finish_run(store, run_id, status="ok", output="x", error=None, metrics={"cost_usd": cost})
+        ids.append(run_id)
+    assert costs_of(store, ids + ["missing"]) == {ids[0]: 0.5, ids[1]: None}
+
+
+def test_list_shows_experiments(tmp_path: Path) -> None:
+    assert "no experiments yet" in invoke("eval", "--list").stdout
+    suite = write(tmp_path / "suite.yaml", ECHO_SUITE)
+    invoke("eval", str(suite))
+    listed = invoke("eval", "--list")
+    assert listed.exit_code == 0
+    line = listed.stdout.splitlines()[1]
+    assert " done " in line and line.rstrip().endswith("suite.yaml") and " 6 " in line
+    assert invoke("eval").exit_code == 2  # neither a suite nor --list

@@ -34,7 +34,7 @@ from workbench.report import (  # noqa: F401 - Comparison and Summary: re-export
 )
 from workbench.suite import Suite
 from workbench.storage import experiments
-from workbench.storage.runs import RunInfo, get_run
+from workbench.storage.runs import RunInfo
 
 # --- running ------------------------------------------------------------------------------
 
@@ -70,6 +70,8 @@ class Evaluation:
     cells: list[Cell] = field(default_factory=list)
     experiment_id: str | None = None
     """Set once the experiment is recorded (or found, when resuming)."""
+    graded: dict[str, dict[int, tuple[bool, str]]] = field(default_factory=dict, repr=False)
+    """Verdicts of model-graded checks by cell key, then ``id(check)``."""
 
     def prepare(self) -> list[Cell]:
         """Render every cell (raises ValidationError naming the case and variant)."""
@@ -133,6 +135,10 @@ class Evaluation:
                 for cell in todo:
                     if cell.key in cached:
                         self.on_event(Event("cached", cell))
+        reused = {key: run.cached_from for key, run in settled.items() if run.cached_from}
+        if reused:  # a resumed experiment's cache hits: what their answers cost, in one query
+            costs = await asyncio.to_thread(experiments.costs_of, store, reused.values())
+            saved.update({key: costs.get(source) for key, source in reused.items()})
         to_run = [cell for cell in todo if cell.key not in cached]
         cancelled = False
         results: dict[str, Any] = {}
@@ -152,7 +158,7 @@ class Evaluation:
         await asyncio.to_thread(experiments.finish_experiment, store, experiment_id, status)
         if cancelled:
             raise asyncio.CancelledError
-        self._graded = await self._grade(cells, settled, cached, results)
+        self.graded = await self._grade(cells, settled, cached, results)
         rows = [self._row(cell, settled, cached, saved, results) for cell in cells]
         if suite.judge is not None and suite.rubric is not None:
             rows = await self._judge(rows)
@@ -211,15 +217,15 @@ class Evaluation:
         backend = self.engine.backend(suite.judge)
         gate = asyncio.Semaphore(self.concurrency or suite.concurrency or backend.max_concurrency)
 
-        async def one(row: Row) -> Row:
-            automatic = {}
-            for criterion in rubric.criteria:
-                if criterion.automatic:
-                    from workbench import assertions
+        from workbench import assertions
 
-                    check = assertions.parse(criterion.assert_, criterion.name)
-                    seen = Observation(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
-                    automatic[criterion.name] = int(check.check(seen).passed)
+        automatic_checks = [
+            (c.name, assertions.parse(c.assert_, c.name)) for c in rubric.criteria if c.automatic
+        ]
+
+        async def one(row: Row) -> Row:
+            seen = Observation(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
+            automatic = {name: int(check.check(seen).passed) for name, check in automatic_checks}
             earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
             if earlier is not None and earlier.rubric_version_id == version.id and earlier.error is None:
                 verdict: dict[str, Any] = {
@@ -270,15 +276,13 @@ class Evaluation:
             figures = dict(run.metrics)
             was_cached = run.cached_from is not None
             source_run_id = run.cached_from
-            saved_cost = saved.get(cell.key) if cell.key in cached else None
-            if was_cached and saved_cost is None and cell.key not in cached:
-                saved_cost = _source_cost(self.engine, run.cached_from)
+            saved_cost = saved.get(cell.key) if was_cached else None
         case = self.suite.cases[cell.case_idx]
         if status != "ok":
             passed, reason = False, f"{status}: {error or 'no output'}"
         else:
             seen = Observation(output, figures.get("e2e_ms"), figures.get("cost_usd"),
-                               getattr(self, "_graded", {}).get(cell.key))
+                               self.graded.get(cell.key))
             passed, reason = True, ""
             for check in case.checks:
                 verdict = check.check(seen)
@@ -352,15 +356,6 @@ class Evaluation:
         if suite.rubric is not None and any(r.judge for r in rows):
             report.scores, report.score_comparisons = score_statistics(suite, rows, pairs)
         return report
-
-
-def _source_cost(engine: Engine, run_id: str | None) -> float | None:
-    if run_id is None:
-        return None
-    try:
-        return get_run(engine.store, run_id).metrics.get("cost_usd")
-    except Exception:
-        return None
 
 
 def with_baseline(suite: Suite, store: Any, label: str) -> tuple[Suite, dict[str, str]]:
