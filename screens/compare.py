@@ -22,10 +22,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Sparkline, Static, TextArea
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Sparkline, Static
 
 from workbench.output import inert
 from workbench.screens.dialogs import Pick, Show
+from workbench.screens.streamview import StreamView
 
 if TYPE_CHECKING:
     from workbench.experiment import Cell, Event
@@ -50,10 +51,12 @@ class StreamPane(Vertical):
         self.last_at: float | None = None
         self.buckets: list[float] = [0.0]
         self.final: str | None = None
+        self._rate_shown = 0
+        """Closed rate buckets on the sparkline (not ``_closed``: Textual's pumps use that)."""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(inert(self.title_text), style="bold"), classes="pane-title")
-        yield TextArea("", read_only=True, soft_wrap=True, classes="stream")
+        yield StreamView(classes="stream")
         yield Sparkline([0.0], classes="rate")
         yield Static("waiting", classes="figures hint")
 
@@ -77,12 +80,12 @@ class StreamPane(Vertical):
         if not self.pending:
             return
         text, self.pending = inert("".join(self.pending)), []
-        area = self.query_one(".stream", TextArea)
-        area.insert(text, area.document.end, maintain_selection_offset=False)
-        area.scroll_end(animate=False)
-        self.query_one(".rate", Sparkline).data = list(self.buckets)
-        if self.final is None:
-            self.query_one(".figures", Static).update(Text(self._live()))
+        self.query_one(".stream", StreamView).append(text)
+        if len(self.buckets) - 1 != self._rate_shown:  # a rate bucket closed: 4 times a second
+            self._rate_shown = len(self.buckets) - 1
+            self.query_one(".rate", Sparkline).data = self.buckets[:-1] or [0.0]
+        if self.final is None:  # one line, always: no layout pass needed
+            self.query_one(".figures", Static).update(Text(self._live()), layout=False)
 
     def _live(self) -> str:
         if self.started_at is None or self.first_at is None:
@@ -96,6 +99,7 @@ class StreamPane(Vertical):
 
     def finish(self, result: Any) -> None:
         self.flush()
+        self.query_one(".rate", Sparkline).data = list(self.buckets)  # the last bucket too
         m = result.metrics
 
         def num(value: float | None, fmt: str, unit: str) -> str:
@@ -147,11 +151,16 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#grid-box").display = False
-        self.set_interval(FLUSH_S, self._flush)
+        self._turn = 0
+        self.set_interval(FLUSH_S / 4, self._flush)
 
     def _flush(self) -> None:
-        for pane in self.panes.values():
-            pane.flush()
+        # One pane per tick, in turn (each every FLUSH_S with four panes): a frame then
+        # repaints one pane, not all four, so a key press never waits behind all of them.
+        panes = list(self.panes.values())
+        if panes:
+            self._turn = (self._turn + 1) % len(panes)
+            panes[self._turn].flush()
 
     def status(self, text: str, error: bool = False) -> None:
         line = self.query_one("#status", Static)

@@ -47,6 +47,7 @@ class PromptsScreen(Screen[None]):
         super().__init__()
         self._versions: dict[str, VersionInfo] = {}
         self._marked: VersionInfo | None = None
+        self._resumed = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,8 +78,10 @@ class PromptsScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         # Back from another screen (the editor may have committed): show the store as it is.
-        if self.is_mounted and self.query_one("#prompts", DataTable).columns:
+        # (The first resume comes right after on_mount, which is already loading.)
+        if self._resumed:
             self.load_prompts()
+        self._resumed = True
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -101,9 +104,13 @@ class PromptsScreen(Screen[None]):
         """Read the prompt list off the UI thread."""
         search = self.query_one("#search", Input).value.strip() or None
         try:
-            from workbench.storage import repo
+            from workbench.storage.quick import list_prompts_quick
 
-            infos = repo.list_prompts(self.app.store(), search)
+            infos = list_prompts_quick(self.app.settings.database.url, search)
+            if infos is None:
+                from workbench.storage import repo
+
+                infos = repo.list_prompts(self.app.store(), search)
         except Exception as exc:  # shown to the user; the app keeps running
             self.app.call_from_thread(self._show_error, exc)
             return
@@ -127,7 +134,9 @@ class PromptsScreen(Screen[None]):
         status = self.query_one("#status", Static)
         if infos:
             count = f"{len(infos)} prompt" + ("s" if len(infos) != 1 else "")
-            status.update(Text(f"{count}  ·  store: {self.app.store().display_url}"))
+            from workbench.config import redact_url
+
+            status.update(Text(f"{count}  ·  store: {redact_url(self.app.settings.database.url)}"))
         elif self.query_one("#search", Input).value:
             status.update(Text("no prompt matches the search"))
         else:
@@ -144,7 +153,9 @@ class PromptsScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#prompts")
     def _prompt_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
-            self.load_versions(event.row_key.value)
+            # After the list is painted: the first read of versions imports SQLAlchemy,
+            # which would hold up that paint (one GIL).
+            self.call_after_refresh(self.load_versions, event.row_key.value)
 
     @work(thread=True, exclusive=True, group="versions", exit_on_error=False)
     def load_versions(self, name: str) -> None:

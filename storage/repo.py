@@ -7,7 +7,7 @@ returns plain, detached values, so callers never hold a session.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
 from workbench.storage.models import Label, LabelEvent, Prompt, PromptVersion, utcnow
+from workbench.storage.quick import PromptInfo  # re-exported; also read without SQLAlchemy
 
 _COMMIT_ATTEMPTS = 8
 T = TypeVar("T")
@@ -43,19 +44,6 @@ class VersionInfo:
     def ref(self) -> str:
         """``NAME@N``."""
         return f"{self.prompt}@{self.number}"
-
-
-@dataclass(frozen=True)
-class PromptInfo:
-    """A prompt with a summary of its versions and labels."""
-
-    name: str
-    description: str
-    tags: tuple[str, ...]
-    created_at: datetime
-    latest: int
-    updated_at: datetime
-    labels: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,7 +273,8 @@ def list_prompts(store: Store, search: str | None = None) -> list[PromptInfo]:
     with store.read() as session:
         query = select(Prompt).order_by(col(Prompt.name))
         if search:
-            query = query.where(col(Prompt.name).contains(search))
+            # Case-insensitive on SQLite and PostgreSQL alike; % and _ match themselves.
+            query = query.where(func.lower(col(Prompt.name)).contains(search.lower(), autoescape=True))
         prompts = session.exec(query).all()
         stats = {
             row[0]: (row[1], row[2])

@@ -117,7 +117,28 @@ def test_list_prompts_and_search(store: Store) -> None:
     repo.commit(store, draft("beta", body="again {{ name }}"), message="b2", author="x")
     assert [(p.name, p.latest) for p in repo.list_prompts(store)] == [("alpha", 1), ("beta", 2)]
     assert [p.name for p in repo.list_prompts(store, "bet")] == ["beta"]
+    assert [p.name for p in repo.list_prompts(store, "BET")] == ["beta"]  # any case, any backend
+    assert repo.list_prompts(store, "%") == []  # a wildcard character matches only itself
     assert repo.get_prompt(store, "alpha").tags == ("demo",)
+
+
+def test_quick_prompt_list_agrees_with_the_store(store: Store) -> None:
+    """The app's first screen reads the list with sqlite3 alone: it must say what repo says."""
+    from workbench.storage.quick import list_prompts_quick
+
+    repo.commit(store, draft("alpha"), message="a", author="x")
+    repo.commit(store, draft("Beta"), message="b", author="x")
+    repo.commit(store, draft("Beta", body="again {{ name }}"), message="b2", author="x")
+    repo.set_label(store, parse_ref("Beta@1"), "production", actor="x")
+    if not store.url.startswith("sqlite"):
+        assert list_prompts_quick(store.url) is None  # PostgreSQL: the full store answers
+        return
+    for search in (None, "bet", "BETA", "zzz", "%"):
+        assert list_prompts_quick(store.url, search) == repo.list_prompts(store, search)
+    assert {p.name: p.labels for p in list_prompts_quick(store.url)}["Beta"] == {"production": 1}
+    with store.write() as session:  # an older schema: the full store must migrate it first
+        session.exec(text("UPDATE alembic_version SET version_num = 'old'"))
+    assert list_prompts_quick(store.url) is None
 
 
 def test_datasets_round_trip(store: Store) -> None:
