@@ -10,8 +10,8 @@ the first refresh.
 
 - bare: an ``App`` composing a Header, a TextArea and a Footer; ready is ``on_mount``
   then ``call_after_refresh`` (the first screen laid out and painted).
-- workbench: what the ``workbench`` command does (import ``workbench.cli``, load the
-  settings, ``make_app(settings)``, run); ready is the Prompts screen showing the seeded
+- workbench: what the ``workbench`` command does without arguments
+  (``workbench.start.open_app``: the settings, the app; run); ready is the Prompts screen showing the seeded
   prompts: the ``#prompts`` DataTable holds every row and ``#status`` no longer says
   ``loading...`` (the list comes from SQLite in a worker thread), then the refresh after
   that. An asyncio task beside the app checks this every millisecond, through public
@@ -72,11 +72,9 @@ def _child_bare(out: Path, headless: bool) -> None:
 
 
 def _child_workbench(out: Path, headless: bool, prompts: int) -> None:
-    import workbench.cli  # noqa: F401  (what the `workbench` script imports first)
-    from workbench.config import load_settings
-    from workbench.screens.app import make_app
+    from workbench.start import open_app  # what the `workbench` script imports first
 
-    app = make_app(load_settings())
+    app = open_app()  # what `workbench` without arguments runs
 
     def ready_now() -> bool:
         try:

@@ -49,6 +49,7 @@ class WorkbenchApp(App[None]):
         "history": _screen("history", "HistoryScreen"),
         "models": _screen("models", "ModelsScreen"),
     }
+    DEFAULT_MODE = "prompts"  # the first screen, mounted directly (no blank screen first)
     BINDINGS = [
         Binding("f1", "switch_mode('prompts')", "Prompts"),
         Binding("f2", "switch_mode('editor')", "Editor"),
@@ -71,6 +72,10 @@ class WorkbenchApp(App[None]):
         self._workspace: Workspace | None = None
         self.workspace_note: str | None = None
         """What happened to the saved drafts at start (restored, unreadable), to show once."""
+        for theme in THEMES:
+            self.register_theme(theme)
+        # Before mounting: a theme set later would make Textual parse every stylesheet again.
+        self.theme = _saved_theme(self) or DEFAULT_THEME
 
     @property
     def settings(self) -> Settings:
@@ -116,15 +121,7 @@ class WorkbenchApp(App[None]):
         return self._workspace
 
     def on_mount(self) -> None:
-        for theme in THEMES:
-            self.register_theme(theme)
-        self.theme = _saved_theme(self) or DEFAULT_THEME
-        self.switch_mode("prompts")
-        # Start-up's objects (modules, classes, CSS) live as long as the app: keep them out
-        # of the collector's full passes, a large share of streaming's CPU otherwise.
-        import gc
-
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(_start_collector)
 
     def get_system_commands(self, screen: Any) -> Any:
         """The palette: Textual's commands (themes among them), the screens, and every
@@ -173,6 +170,17 @@ def _ui_state_path() -> Any:
     from workbench.config import data_dir
 
     return data_dir() / "ui.json"
+
+
+def _start_collector() -> None:
+    """After the first screen: start-up's objects (modules, classes, CSS) live as long as
+    the app, so they are kept out of the collector's passes (a large share of streaming's
+    CPU otherwise), and the collector, off during start-up (``workbench.cli.open_app``),
+    is on again."""
+    import gc
+
+    gc.freeze()
+    gc.enable()
 
 
 def _saved_theme(app: App[Any]) -> str | None:

@@ -22,18 +22,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, Sparkline, Static
+from textual.widgets import DataTable, Header, ProgressBar, Sparkline, Static
 
 from workbench.output import inert
 from workbench.screens.dialogs import Pick, Show
+from workbench.screens.keybar import KeyBar
 from workbench.screens.streamview import StreamView
 
 if TYPE_CHECKING:
     from workbench.experiment import Cell, Event
     from workbench.screens.app import WorkbenchApp
 
-FLUSH_S = 0.05
-"""How often streamed text reaches the screen."""
+TICK_S = 0.04
+"""How often one pane's streamed text reaches the screen: 25 frames a second, each
+repainting one pane (a pane that scrolls repaints every visible line)."""
 RATE_BUCKET_S = 0.25
 
 
@@ -147,20 +149,24 @@ class CompareScreen(Screen[None]):
                 yield DataTable(id="summary", cursor_type="row")
         yield Static("Ctrl+R runs the editor's variants on their variable values; "
                      "Ctrl+G over a dataset", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#grid-box").display = False
         self._turn = 0
-        self.set_interval(FLUSH_S / 4, self._flush)
+        self.set_interval(TICK_S, self._flush)
 
     def _flush(self) -> None:
-        # One pane per tick, in turn (each every FLUSH_S with four panes): a frame then
-        # repaints one pane, not all four, so a key press never waits behind all of them.
+        # One pane per tick, the next in turn with text waiting: a frame then repaints one
+        # pane, not all of them, so a key press never waits behind all of them, and the
+        # event loop (the streams' loop too) is left free most of the time.
         panes = list(self.panes.values())
-        if panes:
-            self._turn = (self._turn + 1) % len(panes)
-            panes[self._turn].flush()
+        for step in range(1, len(panes) + 1):
+            turn = (self._turn + step) % len(panes)
+            if panes[turn].pending:
+                self._turn = turn
+                panes[turn].flush()
+                return
 
     def status(self, text: str, error: bool = False) -> None:
         line = self.query_one("#status", Static)

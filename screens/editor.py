@@ -21,10 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static, TextArea
+from textual.widgets import Header, Input, Label, Static, TextArea
 
 from workbench.output import inert
 from workbench.screens.dialogs import Confirm, Ask
+from workbench.screens.keybar import KeyBar
 from workbench.workspace import VariantDraft
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class EditorScreen(Screen[None]):
         yield Header()
         yield HorizontalScroll(id="variants")
         yield Static("", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.rebuild()

@@ -10,9 +10,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from workbench.output import when
+from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
 from workbench.screens.run_detail import RunScreen, say
 
@@ -109,7 +110,7 @@ class HistoryScreen(Screen[None]):
                     "status:S since:YYYY-MM-DD", id="filter")
         yield RunTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("loading...", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)

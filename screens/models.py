@@ -16,11 +16,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from workbench.errors import WorkbenchError
 from workbench.output import inert
+from workbench.screens.keybar import KeyBar
 from workbench.screens.model_dialogs import AddModelModal, KeyModal
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class ModelsScreen(Screen[None]):
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
         yield Static(id="detail")
         yield Static("loading...", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from workbench.output import inert, when
+from workbench.screens.keybar import KeyBar
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -58,7 +59,7 @@ class PromptsScreen(Screen[None]):
                 yield DataTable(id="versions", cursor_type="row")
                 yield Static(id="content")
         yield Static("loading...", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Fixed widths: columns stay put as rows arrive (and snapshots stay stable).
@@ -71,7 +72,15 @@ class PromptsScreen(Screen[None]):
             versions.add_column(label, width=width)
         versions.add_column("message")
         self.query_one("#prompts", DataTable).focus()
-        self.load_prompts()
+        # A SQLite store at the current revision is read here and now (a few ms, never
+        # waiting on a lock): the first frame shows the list. Anything else: a worker.
+        from workbench.storage.quick import list_prompts_quick
+
+        infos = list_prompts_quick(self.app.settings.database.url, timeout_s=0)
+        if infos is None:
+            self.load_prompts()
+        else:
+            self._show_prompts(infos)
 
     def action_refresh(self) -> None:
         self.load_prompts()
@@ -153,17 +162,20 @@ class PromptsScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#prompts")
     def _prompt_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
-            # After the list is painted: the first read of versions imports SQLAlchemy,
-            # which would hold up that paint (one GIL).
-            self.call_after_refresh(self.load_versions, event.row_key.value)
+            self.load_versions(event.row_key.value)
 
     @work(thread=True, exclusive=True, group="versions", exit_on_error=False)
     def load_versions(self, name: str) -> None:
-        """Read one prompt's versions off the UI thread."""
+        """Read one prompt's versions off the UI thread (with sqlite3 alone where it can:
+        the store's own path imports SQLAlchemy)."""
         try:
-            from workbench.storage import repo
+            from workbench.storage.quick import log_quick
 
-            versions = repo.log(self.app.store(), name)
+            versions = log_quick(self.app.settings.database.url, name)
+            if versions is None:
+                from workbench.storage import repo
+
+                versions = repo.log(self.app.store(), name)
         except Exception as exc:
             self.app.call_from_thread(self._show_error, exc)
             return

@@ -20,10 +20,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TextArea
+from textual.widgets import DataTable, Header, Static, TextArea
 
 from workbench.output import inert
 from workbench.screens.dialogs import Ask
+from workbench.screens.keybar import KeyBar
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -93,7 +94,7 @@ class ReviewScreen(Screen[None]):
                 yield Static("", id="note", classes="hint")
                 yield Static("", id="summary")
         yield Static("", id="status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#criteria", DataTable)

@@ -15,9 +15,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static, TextArea
+from textual.widgets import Header, Static, TextArea
 
 from workbench.output import inert, when
+from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class RunScreen(Screen[None]):
                 yield Static(id="error", classes="error-message")
                 yield TextArea(id="output", read_only=True, soft_wrap=True)
         yield Static("", id="run-status", classes="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#run-info").border_title = "run"

@@ -25,6 +25,7 @@ class StreamView(ScrollView, can_focus=True):
         background: $surface;
         color: $foreground;
         overflow-x: hidden;
+        scrollbar-size-vertical: 0;
         border: tall $border-blurred;
         &:focus { border: tall $border; }
     }
@@ -55,10 +56,21 @@ class StreamView(ScrollView, can_focus=True):
             self._wrap(text)
             for row in range(first, len(self._rows)):
                 self._strips.discard(row)
-            self.virtual_size = Size(self._wrap_width, len(self._rows))
+            self._grow(Size(self._wrap_width, len(self._rows)))
             self.refresh_lines(first - self.scroll_offset.y, len(self._rows) - first)
         if following:
             self.scroll_end(animate=False, x_axis=False)  # after the refresh: the new height
+
+    def _grow(self, size: Size) -> None:
+        """Set the virtual size without a layout pass.
+
+        ``virtual_size`` is a layout reactive: assigning it reflows the whole screen and
+        repaints every widget on it, on every append. Growing changes nothing outside
+        this widget, so only its scrollbars are updated (what Textual's own scroll
+        update does).
+        """
+        self.set_reactive(StreamView.virtual_size, size)
+        self._scroll_update(size)
 
     def _wrap(self, text: str) -> None:
         width = self._wrap_width

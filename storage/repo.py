@@ -19,31 +19,11 @@ from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
 from workbench.storage.models import Label, LabelEvent, Prompt, PromptVersion, utcnow
-from workbench.storage.quick import PromptInfo  # re-exported; also read without SQLAlchemy
+# Defined beside the sqlite3-only readers of the app's first screen; re-exported here.
+from workbench.storage.quick import PromptInfo, VersionInfo
 
 _COMMIT_ATTEMPTS = 8
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One version as callers see it."""
-
-    prompt: str
-    number: int
-    id: str
-    parent_id: str | None
-    content_hash: str
-    content: PromptContent
-    message: str
-    author: str
-    created_at: datetime
-    labels: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        """``NAME@N``."""
-        return f"{self.prompt}@{self.number}"
 
 
 @dataclass(frozen=True)

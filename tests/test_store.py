@@ -124,17 +124,22 @@ def test_list_prompts_and_search(store: Store) -> None:
 
 def test_quick_prompt_list_agrees_with_the_store(store: Store) -> None:
     """The app's first screen reads the list with sqlite3 alone: it must say what repo says."""
-    from workbench.storage.quick import list_prompts_quick
+    from workbench.storage.quick import list_prompts_quick, log_quick
 
-    repo.commit(store, draft("alpha"), message="a", author="x")
+    repo.commit(store, draft("alpha", temperature=0.2), message="a", author="x")
     repo.commit(store, draft("Beta"), message="b", author="x")
     repo.commit(store, draft("Beta", body="again {{ name }}"), message="b2", author="x")
     repo.set_label(store, parse_ref("Beta@1"), "production", actor="x")
     if not store.url.startswith("sqlite"):
         assert list_prompts_quick(store.url) is None  # PostgreSQL: the full store answers
+        assert log_quick(store.url, "alpha") is None
         return
     for search in (None, "bet", "BETA", "zzz", "%"):
         assert list_prompts_quick(store.url, search) == repo.list_prompts(store, search)
+    for name in ("alpha", "Beta"):
+        assert log_quick(store.url, name) == repo.log(store, name)
+    assert [v.labels for v in log_quick(store.url, "Beta")] == [("latest",), ("production",)]
+    assert log_quick(store.url, "nope") is None  # repo says what is wrong
     assert {p.name: p.labels for p in list_prompts_quick(store.url)}["Beta"] == {"production": 1}
     with store.write() as session:  # an older schema: the full store must migrate it first
         session.exec(text("UPDATE alembic_version SET version_num = 'old'"))

@@ -1,8 +1,8 @@
-"""`python -m workbench` runs the command line."""
+"""`python -m workbench` is the ``workbench`` script."""
 
 from __future__ import annotations
 
-from workbench.cli import main
+from workbench.start import main
 
 if __name__ == "__main__":
     main()

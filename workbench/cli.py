@@ -7,32 +7,48 @@ litellm, chromadb and llama_cpp never load for ``--help``.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import click
 
 from workbench import __version__
-from workbench.cli_config import config
-from workbench.cli_datasets import datasets
-from workbench.cli_eval import eval_cmd
-from workbench.cli_keys import keys
-from workbench.cli_prompts import prompts
-from workbench.cli_rag import rag
-from workbench.cli_rubrics import rubrics
-from workbench.cli_run import models, run_cmd
 from workbench.clikit import State
 from workbench.errors import WorkbenchError
 
+_COMMANDS = {
+    "config": "workbench.cli_config:config",
+    "datasets": "workbench.cli_datasets:datasets",
+    "eval": "workbench.cli_eval:eval_cmd",
+    "keys": "workbench.cli_keys:keys",
+    "models": "workbench.cli_run:models",
+    "prompts": "workbench.cli_prompts:prompts",
+    "rag": "workbench.cli_rag:rag",
+    "rubrics": "workbench.cli_rubrics:rubrics",
+    "run": "workbench.cli_run:run_cmd",
+}
+"""Each command's module is imported when that command runs (or ``--help`` lists it):
+launching the app imports none of them."""
+
 
 class _Group(click.Group):
-    """Turns :class:`WorkbenchError` into ``Error: ...`` on stderr and exit status 1."""
+    """Loads its commands lazily; turns :class:`WorkbenchError` into ``Error: ...`` on
+    stderr and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            module, _, attr = _COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WorkbenchError as exc:
             raise click.ClickException(str(exc)) from None
-
 
 
 
@@ -47,15 +63,11 @@ def cli(ctx: click.Context) -> None:
     state = ctx.ensure_object(State)
     ctx.call_on_close(state.close)
     if ctx.invoked_subcommand is None:
-        from workbench.screens.app import make_app
+        from workbench.start import open_app
 
-        make_app(state.settings).run()
-
-
-for _group in (config, prompts, datasets, rubrics, keys, models, run_cmd, eval_cmd, rag):
-    cli.add_command(_group)
+        open_app(state.settings).run()
 
 
 def main() -> None:
-    """Entry point of the ``workbench`` script."""
+    """The command line (``workbench.start.main`` hands it every call with arguments)."""
     cli(prog_name="workbench")

@@ -14,18 +14,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass, fields
+
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-    TomlConfigSettingsSource,
-)
 
 from workbench.errors import WorkbenchError
+from workbench.typedconfig import Invalid, build, dump, setting
 
 APP_NAME = "workbench"
 CONFIG_FILE_ENV = "WORKBENCH_CONFIG_FILE"
@@ -60,123 +54,163 @@ def default_user_name() -> str:
         return "unknown"
 
 
-class DatabaseSettings(BaseModel):
+@dataclass
+class DatabaseSettings:
     """Where prompts, versions, labels and datasets are stored."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(default_factory=default_database_url)
+    url: str = setting("str", factory=default_database_url)
     """SQLAlchemy URL of the store: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
 
-    busy_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    busy_timeout_s: float = setting("float", 10.0, gt=0, le=3600)
     """How long a write waits for another process's write to finish before failing."""
 
 
-class UserSettings(BaseModel):
+@dataclass
+class UserSettings:
     """Who is working: the name recorded as author, label mover, reviewer and approver."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(default_factory=default_user_name, min_length=1, max_length=256)
+    name: str = setting("str", factory=default_user_name, min_length=1, max_length=256)
     """Recorded on every version, label move, review and approval."""
 
 
-class ModelConfig(BaseModel):
+@dataclass
+class ModelConfig:
     """A named model: which backend runs it, and how."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    backend: str = "litellm"
-    """``llama_cpp`` (a GGUF file), ``openai`` (any OpenAI-compatible server) or ``litellm``."""
-
-    model: str
+    model: str = setting("str")
     """A GGUF path for llama_cpp; the provider's model id otherwise (``openai/gpt-4o-mini``)."""
 
-    api_base: str | None = None
+    backend: str = setting("str", "litellm")
+    """``llama_cpp`` (a GGUF file), ``openai`` (any OpenAI-compatible server) or ``litellm``."""
+
+    api_base: str | None = setting("str", None, optional=True)
     """Base URL of an OpenAI-compatible server (``http://127.0.0.1:8080/v1``)."""
 
-    provider: str | None = None
+    provider: str | None = setting("str", None, optional=True)
     """Whose key to use (default: the prefix of ``model``, e.g. ``anthropic``)."""
 
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = setting("dict", factory=dict)
     """Backend options: ``n_ctx``, ``n_threads``, ``n_gpu_layers`` for llama_cpp; timeouts
     (``connect_timeout_s``, ``first_token_timeout_s``, ``total_timeout_s``) and
     ``max_retries`` for hosted backends."""
 
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = setting("dict", factory=dict)
     """Default sampling parameters (``temperature``, ``max_tokens``...)."""
 
 
-class LocalSettings(BaseModel):
+@dataclass
+class LocalSettings:
     """Local models (llama.cpp)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    price_per_hour_usd: float | None = Field(default=None, ge=0)
+    price_per_hour_usd: float | None = setting("float", None, optional=True, ge=0)
     """What an hour of this machine costs; local runs are costed by wall time from it."""
 
-    n_threads: int | None = Field(default=None, ge=1)
+    n_threads: int | None = setting("int", None, optional=True, ge=1)
     """CPU threads for local models (default: every core)."""
 
-    n_gpu_layers: int = 0
+    n_gpu_layers: int = setting("int", 0)
     """Layers to offload to the GPU by default (-1: all); needs a CUDA or Metal build."""
 
 
-class Settings(BaseSettings):
-    """All settings of the workbench."""
+@dataclass
+class Settings:
+    """All settings of the workbench (read them with :func:`load_settings`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="WORKBENCH_", env_nested_delimiter="__", extra="forbid"
-    )
-
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    database: DatabaseSettings = setting(DatabaseSettings, factory=DatabaseSettings)
     """The local store (or any SQLAlchemy URL)."""
 
-    user: UserSettings = Field(default_factory=UserSettings)
+    user: UserSettings = setting(UserSettings, factory=UserSettings)
     """The person using this machine."""
 
-    local: LocalSettings = Field(default_factory=LocalSettings)
+    local: LocalSettings = setting(LocalSettings, factory=LocalSettings)
     """Defaults for local models."""
 
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = setting(("map", ModelConfig), factory=dict)
     """Named models (``[models.NAME]`` tables)."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Precedence: explicit arguments, then the environment, then the file.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_path()))
+    def model_dump(self) -> dict[str, Any]:
+        """The settings as plain data (what ``workbench config show`` prints)."""
+        return dump(self)
+
+
+ENV_PREFIX = "WORKBENCH_"
+
+
+def _environment() -> dict[str, Any]:
+    """The ``WORKBENCH_*`` variables as nested values: ``WORKBENCH_DATABASE__URL`` is
+    ``{"database": {"url": ...}}``. Names are case-insensitive; a whole section
+    (``WORKBENCH_DATABASE``) and any value written as a JSON object or array are JSON.
+    Variables that name no setting (``WORKBENCH_CONFIG_FILE``) are not settings.
+
+    Raises:
+        WorkbenchError: a value meant as JSON is not JSON.
+    """
+    import json
+
+    found: dict[str, Any] = {}
+    for name, text in sorted(os.environ.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        if path[0] not in {spec.name for spec in fields(Settings)} or not all(path):
+            continue
+        value: Any = text
+        if len(path) == 1 or text.lstrip()[:1] in ("{", "["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise WorkbenchError(
+                    f"invalid WORKBENCH_* environment variable: {name} is not JSON ({exc})"
+                ) from None
+        node = found
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise WorkbenchError(
+                    f"invalid WORKBENCH_* environment variable: {name} sets a part of "
+                    f"{part!r}, which another variable sets whole"
+                )
+            node = child
+        node[path[-1]] = value
+    return found
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it, tables merged key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning a broken file or variable into a clear error.
+    """Read the settings: the config file, then ``WORKBENCH_*`` variables over it, then
+    ``overrides`` over both; a broken file or variable is a clear error.
 
     Raises:
-        WorkbenchError: the config file is not valid TOML or holds invalid values.
+        WorkbenchError: the config file is not valid TOML or holds invalid values, or a
+            variable is.
     """
     path = config_path()
     try:
-        return Settings(**overrides)
+        with path.open("rb") as handle:
+            from_file = tomllib.load(handle)
+    except FileNotFoundError:
+        from_file = {}
     except tomllib.TOMLDecodeError as exc:
         raise WorkbenchError(f"config file {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise WorkbenchError(f"config file {path} is not UTF-8 text") from None
     except OSError as exc:
         raise WorkbenchError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    except SettingsError as exc:  # e.g. WORKBENCH_DATABASE='{not json'
-        raise WorkbenchError(f"invalid WORKBENCH_* environment variable: {exc}") from None
-    except PydanticValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+    try:
+        return build(Settings, _merge(_merge(from_file, _environment()), overrides))
+    except Invalid as exc:
         raise WorkbenchError(
-            f"invalid settings (config file {path} or WORKBENCH_* variables): {problems}"
+            f"invalid settings (config file {path} or WORKBENCH_* variables): {exc}"
         ) from None
 
 
@@ -282,7 +316,7 @@ def add_model_section(name: str, model: ModelConfig, path: Path | None = None) -
     models = current.get("models")
     if isinstance(models, dict) and name in models:
         raise WorkbenchError(f"config file {path} already has a model named {name!r}")
-    values = {"backend": model.backend, **model.model_dump(exclude_defaults=True)}
+    values = {"backend": model.backend, **dump(model, exclude_defaults=True)}
     if text and not text.endswith("\n"):
         text += "\n"
     new_text = text + ("\n" if text.strip() else "") + to_toml({"models": {name: values}})

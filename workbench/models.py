@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def _checked_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_config(name: str, config: ModelConfig, settings: Settings) -> ModelSpec:
-    config = config.model_copy(update={"params": _checked_params(name, config.params)})
+    config = replace(config, params=_checked_params(name, config.params))
     options = dict(config.options)
     if config.backend == "llama_cpp":
         options.setdefault("model_path", config.model)
