@@ -150,10 +150,12 @@ def test_the_script_reports_a_broken_config_and_starts_nothing(tmp_path: Path) -
     broken = tmp_path / "config.toml"
     broken.write_text("[database\n")
     env = {**os.environ, "WORKBENCH_CONFIG_FILE": str(broken)}
+    # From a folder of its own: in the repository's root, ./workbench would shadow the
+    # installed package.
     done = subprocess.run([sys.executable, "-m", "workbench"], env=env, capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+                          text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("Error: config file")
     assert "is not valid TOML" in done.stderr
     version = subprocess.run([sys.executable, "-m", "workbench", "--version"], env=env,
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert version.returncode == 0 and "workbench, version" in version.stdout

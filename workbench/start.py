@@ -26,9 +26,11 @@ def open_app(settings: Settings | None = None) -> WorkbenchApp:
     gc.disable()
     try:
         from workbench.config import load_settings
+
+        settings = settings if settings is not None else load_settings()  # before Textual
         from workbench.screens.app import make_app
 
-        return make_app(settings if settings is not None else load_settings())
+        return make_app(settings)
     except BaseException:
         gc.enable()
         raise
