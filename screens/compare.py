@@ -42,10 +42,13 @@ RATE_BUCKET_S = 0.25
 class StreamPane(Vertical):
     """One variant x model: its streamed text, live figures and token-rate sparkline."""
 
-    def __init__(self, title: str, clock: Any = time.perf_counter):
+    def __init__(self, title: str, clock: Any = time.perf_counter,
+                 retrieval: list[dict[str, Any]] | None = None):
         super().__init__(classes="pane")
         self.title_text = title
         self.clock = clock
+        self.retrieval = retrieval or []
+        """What retrieval gave this output (shown under its title)."""
         self.pending: list[str] = []
         self.started_at: float | None = None
         self.first_at: float | None = None
@@ -58,6 +61,12 @@ class StreamPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(inert(self.title_text), style="bold"), classes="pane-title")
+        if self.retrieval:
+            from workbench.retrieval import brief
+
+            flagged = any(h["flags"] for item in self.retrieval for h in item["hits"])
+            yield Static(Text(inert(brief(self.retrieval))),
+                         classes="chunks hint" + (" error-message" if flagged else ""))
         yield StreamView(classes="stream")
         yield Sparkline([0.0], classes="rate")
         yield Static("waiting", classes="figures hint")
@@ -191,9 +200,16 @@ class CompareScreen(Screen[None]):
                 self.status(f"{draft.name}: {exc}", error=True)
                 return None
             params = content.params.model_dump(exclude_none=True, exclude={"model"})
+            try:
+                from workbench.retrieval import parse_bindings
+
+                bindings = parse_bindings(draft.retrieval or None, draft.name)
+            except Exception as exc:
+                self.status(str(exc), error=True)
+                return None
             variants.append(Variant(draft.name, content.messages, {}, params,
                                     draft.base_version_id if not draft.unsaved else None,
-                                    draft.name))
+                                    draft.name, bindings))
             if draft.model not in seen:
                 seen.add(draft.model)
                 try:
@@ -209,35 +225,56 @@ class CompareScreen(Screen[None]):
         self.run_single()
 
     def run_single(self) -> None:
-        from workbench.errors import WorkbenchError
-        from workbench.experiment import plan
-
         found = self._variants_and_models()
         if found is None:
             return
         variants, models = found
-        cells: list[Cell] = []
-        for draft, variant in zip(self.app.workspace.variants, variants, strict=True):
-            try:
-                cells += plan([variant], models, [dict(draft.values)])
-            except WorkbenchError as exc:
-                self.status(str(exc), error=True)
-                return
-        self.query_one("#grid-box").display = False
-        box = self.query_one("#panes", HorizontalScroll)
-        box.display = True
-        box.remove_children()
-        self.panes = {self._key(c): StreamPane(f"{c.variant.label} · {c.model.name}", self.app.clock)
-                      for c in cells}
-        box.mount_all(self.panes.values())
-        self.status(f"running {len(cells)} streams · Esc cancels")
-        self._run_cells(cells)
+        values = [dict(draft.values) for draft in self.app.workspace.variants]
+        if any(v.retrieval for v in variants):
+            self.status("retrieving context for the variants that bind variables to an index...")
+        self._run_single(variants, models, values)
+
+    def _plan_single(self, variants: list[Any], models: list[Any],
+                     values: list[dict[str, Any]]) -> list[Cell]:
+        """Each variant on its own values (retrieving first where it binds variables)."""
+        from workbench.experiment import plan
+        from workbench.retrieval import Retriever
+
+        retriever = Retriever(self.app.settings) if any(v.retrieval for v in variants) else None
+        try:
+            cells: list[Cell] = []
+            for variant, case in zip(variants, values, strict=True):
+                cells += plan([variant], models, [case], retriever=retriever)
+            return cells
+        finally:
+            if retriever is not None:
+                retriever.close()
 
     @staticmethod
     def _key(cell: Cell) -> str:
         return f"{cell.variant.label}\x00{cell.model.name}"
 
     @work(exclusive=True, group="compare", exit_on_error=False)
+    async def _run_single(self, variants: list[Any], models: list[Any],
+                          values: list[dict[str, Any]]) -> None:
+        import asyncio
+
+        try:  # off the event loop: retrieval embeds queries and searches indexes
+            cells = await asyncio.to_thread(self._plan_single, variants, models, values)
+        except Exception as exc:  # a template, a missing variable, an index, an embedder
+            self.status(str(exc), error=True)
+            return
+        self.query_one("#grid-box").display = False
+        box = self.query_one("#panes", HorizontalScroll)
+        box.display = True
+        await box.remove_children()
+        self.panes = {self._key(c): StreamPane(f"{c.variant.label} · {c.model.name}", self.app.clock,
+                                               [r.as_dict() for r in c.retrieved])
+                      for c in cells}
+        await box.mount_all(self.panes.values())
+        self.status(f"running {len(cells)} streams · Esc cancels")
+        await self._run_cells(cells)
+
     async def _run_cells(self, cells: Sequence[Cell]) -> None:
         import asyncio
 
@@ -330,7 +367,7 @@ class CompareScreen(Screen[None]):
                                         + [[c.vars] for c in cases]),
             )
             evaluation = Evaluation(engine, suite)
-            cells = evaluation.prepare()
+            cells = await asyncio.to_thread(evaluation.prepare)  # retrieval embeds queries
         except Exception as exc:
             self.status(f"cannot run {name}: {exc}", error=True)
             return
@@ -396,9 +433,14 @@ class CompareScreen(Screen[None]):
             if str(row.test_idx) == row_key.value and f"{row.variant}\x00{row.model}" == column_key.value:
                 figures = ", ".join(f"{k} {v}" for k, v in row.metrics.items() if v is not None)
                 verdict = "pass" if row.passed else f"fail: {row.reason}"
+                retrieved = ""
+                if row.retrieval:
+                    from workbench.retrieval import describe
+
+                    retrieved = f"\n\nretrieved:\n{describe(row.retrieval, text_chars=400)}"
                 self.app.push_screen(Show(
                     f"{row.variant} · {row.model} · case {row.test_idx}",
-                    f"{verdict}\n\nvariables: {row.vars}\n\n{row.output}\n\n{figures}"))
+                    f"{verdict}\n\nvariables: {row.vars}\n\n{row.output}\n\n{figures}{retrieved}"))
                 return
 
     # --- human review -----------------------------------------------------------------

@@ -138,10 +138,12 @@ class VariantPane(Vertical):
         yield TemplateArea(messages_to_text(self.draft.messages), classes="messages",
                            soft_wrap=True, tab_behavior="focus")
         yield Static("", classes="problem error-message")
+        yield Static(self._retrieval_text(), classes="retrieval hint")
         yield Label("variables", classes="hint")
         yield Vertical(classes="variables")
 
     def on_mount(self) -> None:
+        self.query_one(".retrieval", Static).display = bool(self.draft.retrieval)
         self.refresh_variables()
 
     def _title(self) -> Text:
@@ -151,9 +153,20 @@ class VariantPane(Vertical):
     def refresh_title(self) -> None:
         self.query_one(".variant-title", Static).update(self._title())
 
+    def _retrieval_text(self) -> Text:
+        parts = [f"{variable} <- retrieval from {spec.get('collection', '?')} (k={spec.get('k', 4)})"
+                 for variable, spec in self.draft.retrieval.items() if isinstance(spec, dict)]
+        return Text(inert(" · ".join(parts)))
+
+    def refresh_retrieval(self) -> None:
+        line = self.query_one(".retrieval", Static)
+        line.update(self._retrieval_text())
+        line.display = bool(self.draft.retrieval)
+        self.refresh_variables()
+
     def refresh_variables(self) -> None:
         box = self.query_one(".variables", Vertical)
-        wanted = variables_of(self.draft)
+        wanted = [n for n in variables_of(self.draft) if n not in self.draft.retrieval]
         have = [w.name for w in box.query(Input)]
         if have == wanted:
             return
@@ -179,6 +192,7 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+s", "commit", "Commit"),
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+g", "run_dataset", "Run dataset"),
+        Binding("ctrl+k", "retrieval", "Retrieval"),
     ]
 
     app: WorkbenchApp
@@ -297,6 +311,53 @@ class EditorScreen(Screen[None]):
             self.status(f"new prompt {name}: write its messages; Ctrl+B makes variant B")
 
         self.app.push_screen(Ask("Name of the new prompt", placeholder="support-answer"), made)
+
+    def action_retrieval(self) -> None:
+        """Bind variables of the current variant to retrieval from a Chroma index (the
+        same settings as a suite's ``retrieval:``, written as one line of YAML)."""
+        pane = self.current()
+        if pane is None:
+            self.status("no variants yet: Ctrl+N a new prompt first", error=True)
+            return
+        draft = pane.draft
+        current = ""
+        if draft.retrieval:
+            import yaml
+
+            current = yaml.safe_dump(draft.retrieval, default_flow_style=True, width=10**6,
+                                     sort_keys=False).strip()
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            if text.lower() in ("off", "none", "-"):
+                draft.retrieval = {}
+                pane.refresh_retrieval()
+                self._save()
+                self.status(f"{draft.name}: no retrieval")
+                return
+            import yaml
+
+            from workbench.errors import ValidationError
+            from workbench.retrieval import parse_bindings
+
+            try:
+                data = yaml.safe_load(text)
+                bindings = parse_bindings(data, "retrieval")
+            except (yaml.YAMLError, ValidationError) as exc:
+                self.status(f"{draft.name}: {' '.join(str(exc).split())}", error=True)
+                return
+            draft.retrieval = data
+            pane.refresh_retrieval()
+            self._save()
+            self.status(f"{draft.name}: " + ", ".join(
+                f"{b.variable} from {b.collection} in {b.source} (k={b.k})" for b in bindings))
+
+        self.app.push_screen(Ask(
+            f"Retrieval for {draft.name}, one line of YAML (off: none)",
+            placeholder='context: {index: ./chroma, collection: docs, k: 4, '
+                        'query: "{{ question }}", embed: smollm2}',
+            value=current), answered)
 
     def action_open_prompt(self) -> None:
         def chosen(ref: str | None) -> None:

@@ -99,6 +99,7 @@ class RunScreen(Screen[None]):
             with VerticalScroll(id="run-info"):
                 yield Static(id="facts")
                 yield Static(id="messages")
+                yield Static(id="retrieval")
             with Vertical(id="run-result"):
                 yield Static(id="error", classes="error-message")
                 yield TextArea(id="output", read_only=True, soft_wrap=True)
@@ -118,6 +119,13 @@ class RunScreen(Screen[None]):
         self.sub_title = f"run {run.id}"
         self.query_one("#facts", Static).update(_facts(run, self.ref))
         self.query_one("#messages", Static).update(_messages(run.messages))
+        retrieved = self.query_one("#retrieval", Static)
+        retrieved.display = bool(run.retrieval)
+        if run.retrieval:
+            from workbench.retrieval import describe
+
+            heading = Text("retrieved\n", style="bold underline")
+            retrieved.update(heading + Text(inert(describe(run.retrieval, text_chars=400))))
         error = self.query_one("#error", Static)
         error.update(plain(run.error or ""))
         error.display = bool(run.error)

@@ -211,6 +211,7 @@ def record_cache_hits(
                 "cell": hit.cell,
                 "cache_key": source.cache_key,
                 "cached_from": source.id,
+                "retrieval": source.retrieval,
             }
         )
     if rows:

@@ -210,6 +210,11 @@ class Run(SQLModel, table=True):
     """A hash of the model's identity, the messages and the parameters."""
     cached_from: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     """For a cache hit: the run whose answer was reused (no model was called)."""
+    retrieval: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    """What retrieval filled variables with: per variable, the query, the chunks given
+    (id, distance, text, injection flags) and the exact context inserted."""
 
 
 class RubricVersion(SQLModel, table=True):

@@ -35,6 +35,7 @@ class RunStart:
     experiment_id: str | None = None
     cell: str | None = None
     cache_key: str | None = None
+    retrieval: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class RunInfo:
     cell: str | None = None
     cache_key: str | None = None
     cached_from: str | None = None
+    retrieval: list[dict[str, Any]] | None = None
+    """Per variable filled by retrieval: query, chunks (with injection flags), context."""
 
 
 METRIC_FIELDS = (
@@ -101,6 +104,7 @@ def start_run(store: Store, start: RunStart, run_id: str | None = None) -> str:
                 experiment_id=start.experiment_id,
                 cell=start.cell,
                 cache_key=start.cache_key,
+                retrieval=start.retrieval,
             )
         )
     return run_id
@@ -217,6 +221,7 @@ def info(run: Run | Mapping[str, Any]) -> RunInfo:
         cell=get("cell"),
         cache_key=get("cache_key"),
         cached_from=get("cached_from"),
+        retrieval=get("retrieval"),
     )
 
 

@@ -221,6 +221,20 @@ def render_report(report: Any) -> str:
             lines.append(inert(f"  {row.variant} · {row.model} · case {row.test_idx}{repeat}: {row.reason}"))
         if len(failing) > _SHOWN_FAILURES:
             lines.append(f"  ... and {len(failing) - _SHOWN_FAILURES} more (see --output or --json)")
+    retrieving = [s for s in report.summaries if s.hit_at_k is not None or s.flagged]
+    if retrieving:
+        lines.append("")
+        lines.append("Retrieval (cases naming expected chunks; calls given a chunk that reads "
+                     "like an instruction):")
+        lines.append(table(
+            [[s.variant, s.model, "-" if s.hit_at_k is None else f"{s.hit_at_k:.2f}",
+              "-" if s.mrr is None else f"{s.mrr:.2f}", str(s.flagged)] for s in retrieving],
+            ["VARIANT", "MODEL", "HIT@K", "MRR", "FLAGGED"],
+        ))
+        flagged = [r for r in report.rows if r.flagged_chunks]
+        for row in flagged[:_SHOWN_FAILURES]:
+            lines.append(inert(f"  {row.variant} · case {row.test_idx}: possible prompt injection in "
+                               f"{', '.join(row.flagged_chunks)}"))
     if report.comparisons:
         lines.append("")
         lines.extend(inert(c.sentence()) for c in report.comparisons)
@@ -246,7 +260,8 @@ def render_report(report: Any) -> str:
 
 def write_results(path: Path, data: dict[str, Any]) -> None:
     """``.json``: the whole report (``results`` holds the rows); ``.csv``/``.parquet``:
-    one row per run, ``vars`` as JSON text."""
+    one row per run, ``vars``, ``judge``, ``retrieval`` and ``expected_chunks`` as JSON
+    text."""
     import json
 
     suffix = path.suffix.lower()
@@ -256,7 +271,9 @@ def write_results(path: Path, data: dict[str, Any]) -> None:
         return
     import pandas as pd
 
-    rows = [{**row, "vars": json.dumps(row["vars"], ensure_ascii=False, sort_keys=True)}
+    nested = ("vars", "judge", "retrieval", "expected_chunks")
+    rows = [{**row, **{k: json.dumps(row[k], ensure_ascii=False, sort_keys=True)
+                       for k in nested if k in row}}
             for row in data["results"]]
     frame = pd.DataFrame(rows)
     if suffix == ".csv":

@@ -141,8 +141,10 @@ class Engine:
         cache_key: str | None = None,
         gate: asyncio.Semaphore | None = None,
         on_start: Callable[[], None] | None = None,
+        retrieval: list[dict[str, Any]] | None = None,
     ) -> RunResult:
-        """Call the model, stream its text to ``on_chunk``, and record the run.
+        """Call the model, stream its text to ``on_chunk``, and record the run (with what
+        ``retrieval`` filled variables with).
 
         With a ``gate``, the call waits for it and holds it only while the model is
         called; ``on_start`` is called once the call goes ahead.
@@ -184,6 +186,7 @@ class Engine:
                         experiment_id=experiment_id,
                         cell=cell,
                         cache_key=cache_key,
+                        retrieval=retrieval,
                     ),
                     run_id,
                 )

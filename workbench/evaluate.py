@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from workbench.assertions import Observation
@@ -74,15 +75,27 @@ class Evaluation:
     """Verdicts of model-graded checks by cell key, then ``id(check)``."""
 
     def prepare(self) -> list[Cell]:
-        """Render every cell (raises ValidationError naming the case and variant)."""
+        """Render every cell, retrieving first for variants that bind variables to an
+        index (raises ValidationError naming the case and variant; RagError and
+        EmbedderError say what failed)."""
+        from workbench.retrieval import Retriever
+
         suite = self.suite
-        self.cells = plan(
-            suite.variants,
-            suite.models,
-            [case.vars for case in suite.cases],
-            suite.repeats,
-            case_names=[case.where or f"case {i}" for i, case in enumerate(suite.cases)],
-        )
+        retriever = None
+        if any(v.retrieval for v in suite.variants):
+            retriever = Retriever(self.engine.settings, Path(suite.source).parent)
+        try:
+            self.cells = plan(
+                suite.variants,
+                suite.models,
+                [case.vars for case in suite.cases],
+                suite.repeats,
+                case_names=[case.where or f"case {i}" for i, case in enumerate(suite.cases)],
+                retriever=retriever,
+            )
+        finally:
+            if retriever is not None:
+                retriever.close()
         return self.cells
 
     async def run(self) -> Report:
@@ -306,6 +319,8 @@ class Evaluation:
             run_id=run_id,
             metrics=figures,
             saved_cost_usd=saved_cost,
+            retrieval=[r.as_dict() for r in cell.retrieved] or None,
+            expected_chunks=case.expected_chunks,
         )
 
     def _report(self, experiment_id: str, rows: list[Row]) -> Report:

@@ -20,6 +20,7 @@ from workbench.domain import Message
 from workbench.engine import Engine, RunResult
 from workbench.errors import ValidationError
 from workbench.models import ModelSpec
+from workbench.retrieval import Binding, Retrieved, Retriever
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Variant:
     version_id: str | None = None
     prompt: str | None = None
     """The stored prompt it is a version of (None for a draft)."""
+    retrieval: tuple[Binding, ...] = ()
+    """Variables filled by retrieval before rendering (one search per case)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Cell:
     messages: list[dict[str, str]]
     key: str = ""
     """``VARIANT/MODEL/CASE/REPEAT`` indexes: the cell's place in its experiment."""
+    retrieved: tuple[Retrieved, ...] = ()
+    """What retrieval gave this cell's variables (the context is in ``variables`` too)."""
 
 
 @dataclass(frozen=True)
@@ -67,28 +72,43 @@ def plan(
     repeats: int = 1,
     *,
     case_names: Sequence[str] | None = None,
+    retriever: Retriever | None = None,
 ) -> list[Cell]:
     """Every cell, rendered, in a stable order (variant, model, case, repeat).
 
     ``case_names`` say where each case came from (``suite.yaml:12``) for error messages.
+    Variants with retrieval bindings need a ``retriever``: each case's searches run first
+    and their contexts become variables.
 
     Raises:
-        ValidationError: a template cannot be rendered for some case (names which).
+        ValidationError: a template cannot be rendered for some case (names which), or
+            retrieval failed (RagError and EmbedderError pass through, with their reasons).
     """
     cells = []
     for v_idx, variant in enumerate(variants):
         rendered = []
         for idx, case in enumerate(cases):
+            name = case_names[idx] if case_names else f"case {idx}"
+            values, found = dict(case), ()
+            if variant.retrieval:
+                if retriever is None:
+                    raise ValidationError(f"variant {variant.label} retrieves: no retriever given")
+                try:
+                    found = tuple(retriever.retrieve(b, case) for b in variant.retrieval)
+                except ValidationError as exc:
+                    raise ValidationError(f"{name}: variant {variant.label}: {exc}") from None
+                values.update({item.variable: item.context for item in found})
             try:
-                rendered.append(templates.render_messages(variant.messages, case, variant.defaults))
+                messages = templates.render_messages(variant.messages, values, variant.defaults)
             except templates.TemplateError as exc:
-                name = case_names[idx] if case_names else f"case {idx}"
                 raise ValidationError(f"{name}: variant {variant.label}: {exc}") from None
+            rendered.append((values, messages, found))
         for m_idx, model in enumerate(models):
-            for idx, (case, messages) in enumerate(zip(cases, rendered, strict=True)):
+            for idx, (values, messages, found) in enumerate(rendered):
                 for repeat in range(repeats):
                     key = f"{v_idx}/{m_idx}/{idx}/{repeat}"
-                    cells.append(Cell(variant, model, idx, repeat, dict(case), messages, key))
+                    cells.append(Cell(variant, model, idx, repeat, dict(values), messages, key,
+                                      found))
     return cells
 
 
@@ -128,6 +148,7 @@ async def run_cells(
             cache_key=(cache_keys or {}).get(cell.key),
             gate=gate(cell),
             on_start=lambda: emit(Event("started", cell)),
+            retrieval=[r.as_dict() for r in cell.retrieved] or None,
         )
         emit(Event("finished" if result.status == "ok" else "failed", cell, result=result))
         return result

@@ -39,6 +39,25 @@ class Row:
     messages: list[dict[str, str]] | None = field(default=None, compare=False, repr=False)
     source_run_id: str | None = field(default=None, compare=False, repr=False)
     """For a cache hit: the run whose answer it reuses."""
+    retrieval: list[dict[str, Any]] | None = None
+    """What retrieval filled variables with (query, chunks with injection flags, context)."""
+    expected_chunks: tuple[str, ...] = ()
+    """The chunk ids the case expects retrieval to find."""
+
+    @property
+    def retrieval_rank(self) -> int | None:
+        """Rank of the first expected chunk retrieved (None: none was, or none expected)."""
+        wanted = set(self.expected_chunks)
+        for item in self.retrieval or []:
+            for hit in item["hits"]:
+                if hit["id"] in wanted:
+                    return int(hit["rank"])
+        return None
+
+    @property
+    def flagged_chunks(self) -> list[str]:
+        """Ids of retrieved chunks that read like instructions to the model."""
+        return [h["id"] for item in self.retrieval or [] for h in item["hits"] if h["flags"]]
 
     def as_dict(self) -> dict[str, Any]:
         """Flat: the metrics sit beside the other columns."""
@@ -58,6 +77,9 @@ class Row:
             "run_id": self.run_id,
             **{k: self.metrics.get(k) for k in _METRICS},
             **({"judge": self.judge} if self.judge is not None else {}),
+            **({"retrieval": self.retrieval} if self.retrieval else {}),
+            **({"expected_chunks": list(self.expected_chunks),
+                "retrieval_rank": self.retrieval_rank} if self.expected_chunks else {}),
         }
 
 
@@ -80,6 +102,13 @@ class Summary:
     """Spent on this run (None when some call's cost is unknown)."""
     saved_cost_usd: float
     """What the cache hits cost when they were first run."""
+    hit_at_k: float | None = None
+    """Share of the cases naming expected chunks where retrieval found one (None: no
+    such cases, or the variant retrieves nothing)."""
+    mrr: float | None = None
+    """Mean reciprocal rank of the first expected chunk, over the same cases."""
+    flagged: int = 0
+    """Calls given a chunk that reads like an instruction to the model."""
 
     @property
     def pass_rate(self) -> float:
@@ -100,6 +129,9 @@ class Summary:
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
             "saved_cost_usd": self.saved_cost_usd,
+            "hit_at_k": self.hit_at_k,
+            "mrr": self.mrr,
+            "flagged": self.flagged,
         }
 
 
@@ -262,6 +294,9 @@ def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
 
     costs = [r.metrics.get("cost_usd") for r in rows if not r.cached]
     tokens = figures("output_tokens")
+    # Retrieval is the same for every repeat and model: once per case.
+    judged = {r.test_idx: r.retrieval_rank for r in rows if r.expected_chunks and r.retrieval}
+    ranks = list(judged.values())
     return Summary(
         variant=variant,
         model=model,
@@ -275,6 +310,9 @@ def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
         output_tokens=sum(tokens) / len(tokens) if tokens else None,
         cost_usd=None if any(c is None for c in costs) else float(sum(costs)),  # type: ignore[arg-type]
         saved_cost_usd=float(sum(r.saved_cost_usd or 0.0 for r in rows)),
+        hit_at_k=sum(r is not None for r in ranks) / len(ranks) if ranks else None,
+        mrr=sum(1 / r for r in ranks if r is not None) / len(ranks) if ranks else None,
+        flagged=sum(bool(r.flagged_chunks) for r in rows),
     )
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,6 +79,8 @@ class TestCase:
     description: str | None = None
     where: str = ""
     """Where the case was written (``suite.yaml:14``, ``cases.csv: case 3``)."""
+    expected_chunks: tuple[str, ...] = ()
+    """Chunk ids retrieval should find for this case (for hit@k and MRR)."""
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,26 @@ class _Inline(BaseModel):
     messages: list[Message] = Field(min_length=1)
     params: Params = Field(default_factory=Params)
     variables: dict[str, Any] | None = None
+    retrieval: dict[str, Any] | None = None
+    """Variables filled by retrieval (see :func:`workbench.retrieval.parse_bindings`)."""
 
 
 class _FileRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file: str
+    label: str | None = None
+    retrieval: dict[str, Any] | None = None
+
+
+class _StoredRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    """``NAME``, ``NAME@N`` or ``NAME:LABEL``."""
+    label: str | None = None
+    """What the variant is called in results (default: the reference)."""
+    retrieval: dict[str, Any] | None = None
 
 
 class _ModelEntry(BaseModel):
@@ -164,6 +180,8 @@ class _Test(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     assert_: list[Any] = Field(default_factory=list, alias="assert")
     description: str | None = None
+    expect_chunks: list[str] = Field(default_factory=list)
+    """Chunk ids retrieval should find (reported as hit@k and MRR per variant)."""
 
 
 class _Judge(BaseModel):
@@ -185,7 +203,7 @@ class _SuiteFile(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     description: str = ""
-    prompts: list[str | _FileRef | _Inline] = Field(min_length=1)
+    prompts: list[str | _FileRef | _StoredRef | _Inline] = Field(min_length=1)
     models: list[str | _ModelEntry] = Field(min_length=1)
     dataset: str | None = None
     tests: list[_Test] = Field(default_factory=list)
@@ -265,7 +283,8 @@ def _load_native(
     for i, test in enumerate(parsed.tests):
         own = tuple(_checks(test.assert_, at, ("tests", i, "assert")))
         cases.append(
-            TestCase(dict(test.vars), shared + own, test.description, where=at("tests", i))
+            TestCase(dict(test.vars), shared + own, test.description, where=at("tests", i),
+                     expected_chunks=tuple(test.expect_chunks))
         )
     if not cases:
         raise ValidationError(f"{source}: no test cases: give 'dataset' or 'tests'")
@@ -297,7 +316,8 @@ def _load_native(
         judge=judge,
         fingerprint=fingerprint(
             [
-                [[v.label, [m.model_dump() for m in v.messages], v.defaults, v.params] for v in variants],
+                [[v.label, [m.model_dump() for m in v.messages], v.defaults, v.params,
+                  [b.describe() for b in v.retrieval]] for v in variants],
                 [model_identity(m) for m in models],
                 [[c.vars, [_check_data(k) for k in c.checks]] for c in cases],
                 parsed.repeats,
@@ -341,7 +361,7 @@ def _templated(case: TestCase) -> TestCase:
             else:
                 check = assertions.parse({"type": check.type, "value": rendered}, case.where)
         checks.append(check)
-    return TestCase(case.vars, tuple(checks), case.description, case.where)
+    return replace(case, checks=tuple(checks))
 
 
 def model_identity(spec: ModelSpec) -> list[Any]:
@@ -360,14 +380,20 @@ def _readable_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _variant(entry: Any, base: Path, where: str, store: Callable[[], Store]) -> Variant:
-    if isinstance(entry, str):
+    from workbench.retrieval import parse_bindings
+
+    bindings = parse_bindings(getattr(entry, "retrieval", None), where)
+    if isinstance(entry, (str, _StoredRef)):
         from workbench.storage import repo
 
+        ref = entry if isinstance(entry, str) else entry.prompt
         try:
-            version = repo.resolve(store(), parse_ref(entry))
+            version = repo.resolve(store(), parse_ref(ref))
         except WorkbenchError as exc:
             raise ValidationError(f"{where}: {exc}") from None
-        return _from_content(str(entry), version.content, version.id, version.prompt)
+        label = ref if isinstance(entry, str) else entry.label or ref
+        return replace(_from_content(label, version.content, version.id, version.prompt),
+                       retrieval=bindings)
     if isinstance(entry, _FileRef):
         from workbench.promptfile import load_prompt_file
 
@@ -375,7 +401,8 @@ def _variant(entry: Any, base: Path, where: str, store: Callable[[], Store]) -> 
         if not file.is_file():
             raise ValidationError(f"{where}: prompt file {entry.file} not found (looked in {file})")
         loaded = load_prompt_file(file)
-        return _from_content(loaded.name, loaded.content, None, None)
+        return replace(_from_content(entry.label or loaded.name, loaded.content, None, None),
+                       retrieval=bindings)
     try:
         content = PromptContent(
             messages=tuple(entry.messages), params=entry.params, variables=dict(entry.variables or {})
@@ -389,7 +416,7 @@ def _variant(entry: Any, base: Path, where: str, store: Callable[[], Store]) -> 
             )
         except templates.TemplateError as exc:
             raise ValidationError(f"{where}: prompt {entry.name}: {exc}") from None
-    return _from_content(entry.name, content, None, None)
+    return replace(_from_content(entry.name, content, None, None), retrieval=bindings)
 
 
 def _from_content(

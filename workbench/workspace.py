@@ -43,6 +43,9 @@ class VariantDraft:
     base_hash: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     """Declared variables and their defaults (kept from the version it was opened from)."""
+    retrieval: dict[str, Any] = field(default_factory=dict)
+    """Variables filled by retrieval when it runs, as in a suite's ``retrieval:`` (variable
+    -> index, collection, k, where, query, embed). A run setting, not version content."""
 
     def content(self) -> PromptContent:
         """The draft as version content (raises pydantic's ValidationError when invalid).
@@ -123,6 +126,7 @@ class Workspace:
             params=dict(source.params),
             model=source.model,
             values=dict(source.values),
+            retrieval=json.loads(json.dumps(source.retrieval)),
         )
         self.variants.append(copy)
         return copy
