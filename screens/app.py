@@ -56,11 +56,19 @@ class WorkbenchApp(App[None]):
         Binding("f3", "switch_mode('compare')", "Compare"),
         Binding("f4", "switch_mode('history')", "History"),
         Binding("f5", "switch_mode('models')", "Models"),
+        Binding("f6", "open_rag", "RAG index"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, *, engine_options: dict[str, Any] | None = None):
+    def __init__(self, settings: Settings, *, engine_options: dict[str, Any] | None = None,
+                 rag: dict[str, Any] | None = None):
         super().__init__()
+        self._rag_target: Any = None
+        """The :class:`~workbench.screens.rag.RagTarget` to open at start (``rag open``)."""
+        if rag is not None:
+            from workbench.screens.rag import RagTarget
+
+            self._rag_target = RagTarget(**rag)
         self._settings = settings
         self._engine_options = dict(engine_options or {})
         """Passed to the Engine (tests give a scripted backend and a fixed clock)."""
@@ -122,6 +130,29 @@ class WorkbenchApp(App[None]):
 
     def on_mount(self) -> None:
         self.call_after_refresh(_start_collector)
+        if self._rag_target is not None:
+            from workbench.screens.rag import RagScreen
+
+            self.push_screen(RagScreen(self._rag_target))
+
+    def action_open_rag(self) -> None:
+        """Ask for a Chroma folder (or HOST:PORT) and inspect it."""
+        from workbench.screens.dialogs import Ask
+        from workbench.screens.rag import RagScreen, RagTarget
+
+        def chosen(where: str | None) -> None:
+            if not where:
+                return
+            host, sep, port = where.rpartition(":")
+            if sep and port.isdigit() and "/" not in where:
+                target = RagTarget(host=host, port=int(port))
+            else:
+                target = RagTarget(path=where)
+            self.push_screen(RagScreen(target))
+
+        last = self._rag_target.label if self._rag_target is not None else ""
+        self.push_screen(Ask("Open a RAG index: a Chroma folder, or HOST:PORT of a Chroma server",
+                             placeholder="./chroma", value=last), chosen)
 
     def get_system_commands(self, screen: Any) -> Any:
         """The palette: Textual's commands (themes among them), the screens, and every

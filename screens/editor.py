@@ -192,7 +192,7 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+s", "commit", "Commit"),
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+g", "run_dataset", "Run dataset"),
-        Binding("ctrl+k", "retrieval", "Retrieval"),
+        Binding("ctrl+l", "retrieval", "Retrieval"),
     ]
 
     app: WorkbenchApp

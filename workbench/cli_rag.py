@@ -103,6 +103,24 @@ def rag() -> None:
     """Inspect Chroma indexes (read-only) and ingest text into them."""
 
 
+@rag.command("open")
+@click.argument("args", nargs=-1, metavar="[PATH]")
+@click.option("--embed", default=None, metavar="MODEL",
+              help="The model that embeds text queries when a collection's own function "
+                   "cannot run offline (smollm2 works out of the box).")
+@_index_options
+@pass_state
+def rag_open(state: State, args: tuple[str, ...], host: str | None, port: int, timeout_s: float,
+             embed: str | None) -> None:
+    """Inspect PATH (a Chroma folder, read-only) or a server in the app: collections,
+    chunks page by page with filters, queries by text or "more like this"."""
+    path, _ = _split(args, host, [], 0)
+    from workbench.start import open_app
+
+    open_app(state.settings, rag={"path": path, "host": host, "port": port, "embed": embed,
+                                  "timeout_s": timeout_s}).run()
+
+
 @rag.command("collections")
 @click.argument("args", nargs=-1, metavar="[PATH]")
 @_index_options

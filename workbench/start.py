@@ -4,19 +4,20 @@ loading the command-line parser; with any argument it is the command line."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workbench.config import Settings
     from workbench.screens.app import WorkbenchApp
 
 
-def open_app(settings: Settings | None = None) -> WorkbenchApp:
+def open_app(settings: Settings | None = None, **options: Any) -> WorkbenchApp:
     """The app as ``workbench`` starts it (the start-up benchmark starts it so too).
 
     The garbage collector is off until the first screen is shown: start-up makes only
     objects that live as long as the app, and collecting among them is a tenth of the
     start-up. The app turns it back on, with those objects frozen out of its passes.
+    ``options`` go to ``make_app`` (``rag={"path": ...}`` opens an index's screen first).
 
     Raises:
         WorkbenchError: the settings cannot be read.
@@ -30,7 +31,7 @@ def open_app(settings: Settings | None = None) -> WorkbenchApp:
         settings = settings if settings is not None else load_settings()  # before Textual
         from workbench.screens.app import make_app
 
-        return make_app(settings)
+        return make_app(settings, **options)
     except BaseException:
         gc.enable()
         raise
