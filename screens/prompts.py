@@ -33,6 +33,7 @@ class PromptsScreen(Screen[None]):
         Binding("slash", "search", "Search"),
         Binding("e", "edit", "Edit"),
         Binding("l", "label", "Label"),
+        Binding("a", "approve", "Approve"),
         Binding("m", "mark", "Mark"),
         Binding("d", "diff", "Diff"),
         Binding("h", "label_history", "Label moves"),
@@ -49,6 +50,7 @@ class PromptsScreen(Screen[None]):
         self._versions: dict[str, VersionInfo] = {}
         self._marked: VersionInfo | None = None
         self._resumed = False
+        self._pending_notice: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -141,7 +143,10 @@ class PromptsScreen(Screen[None]):
         if not infos:
             self._show_versions([])
         status = self.query_one("#status", Static)
-        if infos:
+        if self._pending_notice is not None:  # what the user just did outranks the count
+            notice, self._pending_notice = self._pending_notice, None
+            self._notice(notice)
+        elif infos:
             count = f"{len(infos)} prompt" + ("s" if len(infos) != 1 else "")
             from workbench.config import redact_url
 
@@ -248,8 +253,38 @@ class PromptsScreen(Screen[None]):
         except Exception as exc:
             self.app.call_from_thread(self._show_error, exc)
             return
-        self.app.call_from_thread(self._notice, f"{version.prompt}:{label} -> {version.ref}")
-        self.app.call_from_thread(self.load_prompts)
+        self.app.call_from_thread(self._reload_saying, f"{version.prompt}:{label} -> {version.ref}")
+
+    def action_approve(self) -> None:
+        version = self._need_version()
+        if version is None:
+            return
+        from workbench.screens.dialogs import Ask
+
+        def answered(comment: str | None) -> None:
+            if comment:
+                self.approve(version, comment)
+
+        self.app.push_screen(Ask(f"Approve {version.ref}: why?", placeholder="reviewed on 40 cases"),
+                             answered)
+
+    @work(thread=True, exit_on_error=False)
+    def approve(self, version: VersionInfo, comment: str) -> None:
+        from workbench.domain import Ref
+        from workbench.storage.approvals import approve
+
+        try:
+            done = approve(self.app.store(), Ref(name=version.prompt, number=version.number),
+                           actor=self.app.settings.user.name, comment=comment)
+        except Exception as exc:
+            self.app.call_from_thread(self._show_error, exc)
+            return
+        self.app.call_from_thread(self._reload_saying, f"{version.ref} approved by {done.approver}")
+
+    def _reload_saying(self, text: str) -> None:
+        self._notice(text)
+        self._pending_notice = text
+        self.load_prompts()
 
     def _notice(self, text: str) -> None:
         status = self.query_one("#status", Static)

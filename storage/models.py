@@ -104,6 +104,35 @@ class LabelEvent(SQLModel, table=True):
     at: datetime = _when()
 
 
+class Approval(SQLModel, table=True):
+    """Someone approved a version: kept forever (the database refuses UPDATE and DELETE)."""
+
+    __tablename__ = "approval"
+    __table_args__ = (
+        Index("ix_approval_prompt", "prompt_id", "id"),
+        Index("ix_approval_version", "version_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(sa_column=Column(ForeignKey("prompt.id"), nullable=False))
+    version_id: str = Field(sa_column=Column(ForeignKey("prompt_version.id"), nullable=False))
+    approver: str = Field(sa_column=Column(String(256), nullable=False))
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+    at: datetime = _when()
+
+
+class LabelRule(SQLModel, table=True):
+    """A protected label: it may only point to a version someone approved."""
+
+    __tablename__ = "label_rule"
+
+    label: str = Field(sa_column=Column(String(64), primary_key=True))
+    requires: str = Field(sa_column=Column(String(32), nullable=False))
+    """``approval``: the version needs one."""
+    set_by: str = Field(sa_column=Column(String(256), nullable=False))
+    set_at: datetime = _when()
+
+
 class Dataset(SQLModel, table=True):
     """A named collection of test cases."""
 

@@ -18,7 +18,15 @@ from sqlmodel import Session, col, select
 from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
-from workbench.storage.models import Label, LabelEvent, Prompt, PromptVersion, utcnow
+from workbench.storage.models import (
+    Approval,
+    Label,
+    LabelEvent,
+    LabelRule,
+    Prompt,
+    PromptVersion,
+    utcnow,
+)
 # Defined beside the sqlite3-only readers of the app's first screen; re-exported here.
 from workbench.storage.quick import PromptInfo, VersionInfo
 
@@ -303,19 +311,46 @@ def get_prompt(store: Store, name: str) -> PromptInfo:
     raise NotFoundError(f"unknown prompt {name!r}")
 
 
-def set_label(store: Store, ref: Ref, label: str, *, actor: str) -> LabelMove | None:
-    """Point ``label`` at the version ``ref`` names; None when it already does."""
+APPROVED = "approved"
+"""The label whose every move is an approval (recorded as one)."""
+
+
+def set_label(store: Store, ref: Ref, label: str, *, actor: str, comment: str = "") -> LabelMove | None:
+    """Point ``label`` at the version ``ref`` names; None when it already does.
+
+    Moving ``approved`` records an approval of the version (with ``comment``). A protected
+    label (``workbench registry protect``) only moves to a version someone approved.
+
+    Raises:
+        ConflictError: the label is protected and the version has no approval.
+    """
     check_label(label)
-    return _retrying(store, lambda session: _set_label_once(session, ref, label, actor))
+    return _retrying(store, lambda session: _set_label_once(session, ref, label, actor, comment))
 
 
-def _set_label_once(session: Session, ref: Ref, label: str, actor: str) -> LabelMove | None:
+def _set_label_once(session: Session, ref: Ref, label: str, actor: str,
+                    comment: str = "") -> LabelMove | None:
     prompt, version = _resolve(session, ref)
     assert prompt.id is not None
     existing = session.get(Label, (prompt.id, label), with_for_update=True)
     if existing is not None and existing.version_id == version.id:
         return None
     now = utcnow()
+    if label == APPROVED:
+        session.add(Approval(prompt_id=prompt.id, version_id=version.id, approver=actor,
+                             comment=comment, at=now))
+    else:
+        rule = session.get(LabelRule, label)
+        if rule is not None and rule.requires == "approval":
+            approved = session.exec(
+                select(Approval.id).where(Approval.version_id == version.id).limit(1)
+            ).first()
+            if approved is None:
+                raise ConflictError(
+                    f"label {label} is protected: it may only point to an approved version, and "
+                    f"{prompt.name}@{version.number} has no approval (approve it first: workbench "
+                    f"prompts approve {prompt.name}@{version.number} -m COMMENT)"
+                )
     from_id = existing.version_id if existing is not None else None
     if existing is None:
         session.add(

@@ -56,3 +56,38 @@ async def test_label_diff_history_datasets_and_edit(tmp_path: Path, monkeypatch)
         draft = app.workspace.variants[0]
         assert draft.name == "greet" and not draft.unsaved
         assert draft.messages == [{"role": "user", "content": "Hi {{ name }}, welcome"}]
+
+
+async def test_approve_and_a_protected_label_refused(tmp_path: Path, monkeypatch) -> None:
+    from workbench.storage.approvals import approvals_of, protect
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    _seed(url)
+    store = open_store(url)
+    protect(store, "production", actor="ann")
+    store.close()
+    app = make_app(load_settings())
+    async with app.run_test(size=(140, 40)) as pilot:
+        versions = app.screen.query_one("#versions")
+        await until(pilot, lambda: versions.row_count == 2)
+        await pilot.press("tab")
+        await until(pilot, lambda: versions.has_focus)
+        await pilot.press("l")  # production on greet@2: no approval yet
+        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await pilot.press(*"production", "enter")
+        await until(pilot, lambda: "production is protected" in str(app.screen.query_one("#status").render()))
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await pilot.press(*"looks right", "enter")
+        await until(pilot, lambda: "approved by tester" in str(app.screen.query_one("#status").render()))
+        await pilot.press("l")
+        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await pilot.press(*"production", "enter")
+        await until(pilot, lambda: "production" in str(app.screen.query_one("#versions").get_row_at(0)[1]))
+    store = open_store(url)
+    from workbench.domain import parse_ref
+
+    version = repo.resolve(store, parse_ref("greet@2"))
+    assert [(a.approver, a.comment) for a in approvals_of(store, version.id)] == [("tester", "looks right")]
+    store.close()

@@ -24,6 +24,7 @@ _COMMANDS = {
     "models": "workbench.cli_run:models",
     "prompts": "workbench.cli_prompts:prompts",
     "rag": "workbench.cli_rag:rag",
+    "registry": "workbench.cli_registry:registry",
     "rubrics": "workbench.cli_rubrics:rubrics",
     "run": "workbench.cli_run:run_cmd",
 }

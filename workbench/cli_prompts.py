@@ -255,13 +255,52 @@ def render_cmd(state: State, ref: str, pairs: tuple[str, ...], as_json: bool) ->
 @prompts.command("export")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", "names", multiple=True, help="Only this prompt (repeat).")
+@click.option("--approved", is_flag=True,
+              help="Only each prompt's approved version, as an application uses it.")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="With --approved: the files' format.")
 @pass_state
-def export_cmd(state: State, folder: Path, names: tuple[str, ...]) -> None:
-    """Write one YAML file per prompt (all versions, labels, label history) into FOLDER."""
+def export_cmd(state: State, folder: Path, names: tuple[str, ...], approved: bool, fmt: str) -> None:
+    """Write one YAML file per prompt (all versions, labels, label history) into FOLDER;
+    with --approved, one file per approved prompt: the approved version's messages,
+    parameters and variables, its number, id, labels and approval (stable, diff-friendly,
+    for an application's repository)."""
+    if approved:
+        if names:
+            raise click.UsageError("--approved exports every approved prompt (no --name)")
+        from workbench.exchange import export_approved
+
+        written = export_approved(state.store, folder, fmt)
+        for path in written:
+            click.echo(str(path))
+        if not written:
+            click.echo("no prompt has an approved version (workbench prompts approve NAME@N -m ...)",
+                       err=True)
+        return
+    if fmt != "yaml":
+        raise click.UsageError("--format is for --approved (the full export is YAML)")
     from workbench.exchange import export_all
 
     for path in export_all(state.store, folder, list(names) or None):
         click.echo(str(path))
+
+
+@prompts.command("approve")
+@click.argument("ref")
+@click.option("-m", "--message", "comment", required=True, help="Why it is approved.")
+@_JSON
+@pass_state
+def approve_cmd(state: State, ref: str, comment: str, as_json: bool) -> None:
+    """Approve the version REF names: recorded (who, when, why) and `approved` moved to it."""
+    from workbench.domain import parse_ref
+    from workbench.storage.approvals import approve
+
+    done = approve(state.store, parse_ref(ref), actor=state.settings.user.name, comment=comment)
+    if as_json:
+        echo_json({"prompt": done.prompt, "version": done.number, "version_id": done.version_id,
+                   "by": done.approver, "at": done.at.isoformat(), "comment": done.comment})
+    else:
+        click.echo(f"{done.prompt}@{done.number} approved by {done.approver}: {done.comment}")
 
 
 @prompts.command("import")

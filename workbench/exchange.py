@@ -17,7 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from workbench import yamlio
 from workbench.domain import PromptContent, check_label, check_name, version_id
-from workbench.errors import ValidationError, WorkbenchError
+from workbench.errors import NotFoundError, ValidationError, WorkbenchError
 from workbench.storage import repo
 from workbench.storage.db import Store
 from workbench.storage.repo import as_utc
@@ -256,3 +256,60 @@ def read_folder(folder: Path) -> list[repo.ImportedPrompt]:
 def import_folder(store: Store, folder: Path) -> list[tuple[str, int, int]]:
     """Import every export in ``folder``; returns (name, versions added, moves added)."""
     return repo.import_prompts(store, read_folder(folder))
+
+
+APPROVED_FORMAT = "workbench-approved/1"
+
+
+def approved_to_data(version: repo.VersionInfo, approval: Any) -> dict[str, Any]:
+    """What an application needs of an approved version, in a stable order."""
+    return {
+        "format": APPROVED_FORMAT,
+        "name": version.prompt,
+        "version": version.number,
+        "version_id": version.id,
+        "content_hash": version.content_hash,
+        "labels": [label for label in version.labels if label != "latest"],
+        "approved": {"by": approval.approver, "at": approval.at.isoformat(),
+                     "comment": approval.comment},
+        **version.content.canonical(),
+    }
+
+
+def export_approved(store: Store, folder: Path, fmt: str = "yaml") -> list[Path]:
+    """Write ``NAME.yaml`` (or ``.json``) for every prompt with an ``approved`` version:
+    that version's messages, parameters and variables, its number, id and labels, and its
+    latest approval. Stable, diff-friendly output: the same store writes the same bytes.
+
+    Raises:
+        WorkbenchError: the folder cannot be created or written.
+    """
+    import json
+
+    from workbench.domain import Ref
+    from workbench.storage.approvals import approvals_of
+
+    if fmt not in ("yaml", "json"):
+        raise WorkbenchError(f"unknown format {fmt!r}: yaml or json")
+    texts = {}
+    for name in repo.prompt_names(store):
+        try:
+            version = repo.resolve(store, Ref(name=name, label=repo.APPROVED))
+        except NotFoundError:
+            continue
+        approvals = approvals_of(store, version.id)
+        if not approvals:  # approved before approvals were recorded: say so, do not invent one
+            continue
+        data = approved_to_data(version, approvals[-1])
+        texts[name] = (yamlio.dump(data) if fmt == "yaml"
+                       else json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in texts.items():
+            path = folder / f"{name}.{fmt}"
+            _write_atomically(path, text)
+            written.append(path)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
+    return written
