@@ -29,6 +29,8 @@ def config_show(state: State, as_json: bool) -> None:
 
     data = state.settings.model_dump()
     data["database"]["url"] = redact_url(data["database"]["url"])
+    if data["registry"]["url"]:
+        data["registry"]["url"] = redact_url(data["registry"]["url"])
     if as_json:
         echo_json({"config_file": str(config_path()), **data})
         return

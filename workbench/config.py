@@ -41,6 +41,11 @@ def config_path() -> Path:
     return Path(override).expanduser() if override else config_dir() / "config.toml"
 
 
+def cache_dir() -> Path:
+    """The folder of caches (``$XDG_CACHE_HOME/workbench``)."""
+    return platformdirs.user_cache_path(APP_NAME)
+
+
 def default_database_url() -> str:
     """A SQLite file in the data dir."""
     return f"sqlite:///{data_dir() / 'workbench.db'}"
@@ -71,6 +76,19 @@ class UserSettings:
 
     name: str = setting("str", factory=default_user_name, min_length=1, max_length=256)
     """Recorded on every version, label move, review and approval."""
+
+
+@dataclass
+class RegistrySettings:
+    """The team's shared registry, and how applications read approved prompts from it."""
+
+    url: str | None = setting("str", None, optional=True)
+    """SQLAlchemy URL of the registry (``postgresql+psycopg://user@host/db``); its password
+    comes from the environment (``PGPASSWORD``), never from this file."""
+
+    cache_ttl_s: float = setting("float", 60.0, ge=0)
+    """How long ``workbench.registry.get_prompt`` serves a fetched prompt before asking the
+    registry again (a registry that cannot be reached: the cached copy goes on serving)."""
 
 
 @dataclass
@@ -124,6 +142,9 @@ class Settings:
 
     local: LocalSettings = setting(LocalSettings, factory=LocalSettings)
     """Defaults for local models."""
+
+    registry: RegistrySettings = setting(RegistrySettings, factory=RegistrySettings)
+    """The shared registry (and the client API's cache)."""
 
     models: dict[str, ModelConfig] = setting(("map", ModelConfig), factory=dict)
     """Named models (``[models.NAME]`` tables)."""
