@@ -73,11 +73,16 @@ def export_all(store: Store, folder: Path, names: list[str] | None = None) -> li
     """
     chosen = names if names is not None else repo.prompt_names(store)
     texts = {name: yamlio.dump(prompt_to_data(repo.export_prompt(store, name))) for name in chosen}
+    return _write_files(folder, texts, "yaml")
+
+
+def _write_files(folder: Path, texts: dict[str, str], suffix: str) -> list[Path]:
+    """``NAME.SUFFIX`` for each text, each replaced atomically; the files written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in texts.items():
-            path = folder / f"{name}.yaml"
+            path = folder / f"{name}.{suffix}"
             _write_atomically(path, text)
             written.append(path)
     except OSError as exc:
@@ -303,13 +308,4 @@ def export_approved(store: Store, folder: Path, fmt: str = "yaml") -> list[Path]
         data = approved_to_data(version, approvals[-1])
         texts[name] = (yamlio.dump(data) if fmt == "yaml"
                        else json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, text in texts.items():
-            path = folder / f"{name}.{fmt}"
-            _write_atomically(path, text)
-            written.append(path)
-    except OSError as exc:
-        raise WorkbenchError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
-    return written
+    return _write_files(folder, texts, fmt)
