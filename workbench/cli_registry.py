@@ -1,5 +1,6 @@
-"""``workbench registry``: the audit log and protected labels (sync to a shared
-PostgreSQL registry comes next; these work on any store, local or shared)."""
+"""``workbench registry``: the link to the team's registry (connect, status), the audit log
+and protected labels (these two work on any store, local or shared). Push and pull come next
+(docs/registry-sync.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 @click.group()
 def registry() -> None:
-    """Approvals, label moves and protected labels."""
+    """The team's registry, approvals, label moves and protected labels."""
 
 
 @registry.command("audit")
@@ -80,3 +81,44 @@ def protected_cmd(state: State, as_json: bool) -> None:
         click.echo(f"{label}: {RULES.get(rule, rule)}")
     if not rules:
         click.echo("no protected labels")
+
+
+@registry.command("connect")
+@click.argument("url")
+def connect_cmd(url: str) -> None:
+    """Use URL (postgresql+psycopg://USER:PASSWORD@HOST/DB) as the team's registry: its
+    schema is created or upgraded, the URL without its password goes to the config file and
+    the password to the keyring (with no keyring: not stored; give it as PGPASSWORD)."""
+    from workbench.config import redact_url
+    from workbench.registry_link import connect
+
+    done = connect(url)
+    click.echo(f"registry: {redact_url(done.url)}"
+               + (" (password in the keyring)" if done.password_stored else ""))
+    if done.note:
+        click.echo(done.note, err=True)
+
+
+@registry.command("status")
+@_JSON
+@pass_state
+def status_cmd(state: State, as_json: bool) -> None:
+    """Whether the registry answers, and what differs: versions only here (to push), only
+    there (to pull), labels pointing elsewhere."""
+    from workbench.registry_link import registry_url, status
+
+    found = status(state.store, registry_url(state.settings))
+    if as_json:
+        echo_json(found.__dict__)
+        return
+    if not found.reachable:
+        raise click.ClickException(f"the registry {found.registry} cannot be reached ({found.reason})")
+    click.echo(f"registry {found.registry}: reachable")
+    for title, items in (("only here (to push)", found.local_only),
+                         ("only in the registry (to pull)", found.registry_only),
+                         ("labels that differ", found.labels_differ)):
+        click.echo(f"{title}: {len(items)}")
+        for item in items[:20]:
+            click.echo(f"  {item}")
+        if len(items) > 20:
+            click.echo(f"  ... and {len(items) - 20} more")

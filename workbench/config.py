@@ -374,3 +374,48 @@ def _replace_text(path: Path, text: str) -> None:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise WorkbenchError(f"cannot write config file {path}: {exc.strerror or exc}") from None
+
+
+def set_config_value(section: str, key: str, value: str, path: Path | None = None) -> Path:
+    """Set ``[section] key = "value"`` in the config file, keeping everything else as it
+    is (comments included); the file is replaced in one step.
+
+    Raises:
+        WorkbenchError: the file cannot be read or written, is not valid TOML, or the value
+            cannot be set by editing it (the section written inline): edit it by hand.
+    """
+    import json
+
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkbenchError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkbenchError(f"cannot read config file {path}: {exc}") from None
+    line = f"{key} = {json.dumps(value)}"
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+    start = next((i for i, raw in enumerate(lines)
+                  if (m := header.match(raw)) and m.group(1).strip() == section), None)
+    if start is None:
+        lines += ([""] if lines and lines[-1].strip() else []) + [f"[{section}]", line]
+    else:
+        end = next((i for i in range(start + 1, len(lines))
+                    if re.match(r"^\s*\[", lines[i])), len(lines))
+        own = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        found = next((i for i in range(start + 1, end) if own.match(lines[i])), None)
+        if found is None:
+            lines.insert(end if not lines[end - 1].strip() == "" else end - 1, line)
+        else:
+            lines[found] = line
+    new_text = "\n".join(lines) + "\n"
+    try:
+        written = tomllib.loads(new_text).get(section, {}).get(key)
+    except tomllib.TOMLDecodeError:
+        written = None
+    if written != value:
+        raise WorkbenchError(f"cannot set [{section}] {key} in {path} by editing it: set it by hand")
+    _replace_text(path, new_text)
+    return path

@@ -1,0 +1,148 @@
+"""The link between this machine's store and the team's registry: connecting (the URL in
+the config file, its password in the keyring), and what differs between the two.
+
+Push and pull build on this (see docs/registry-sync.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.config import Settings
+    from workbench.storage.db import Store
+
+KEYRING_SERVICE = "workbench-registry"
+
+
+def split_password(url: str) -> tuple[str, str | None, str]:
+    """``url`` without its password, the password, and the keyring account it goes under
+    (``user@host:port/database``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise WorkbenchError(f"not a database URL: {exc}") from None
+    account = f"{parsed.username or ''}@{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}"
+    # (URL.set(password=None) would keep the password: None there means "unchanged".)
+    bare = parsed._replace(password=None).render_as_string(hide_password=False)
+    return bare, parsed.password, account
+
+
+@dataclass
+class Connected:
+    url: str
+    """As written to the config file (no password)."""
+    password_stored: bool
+    note: str = ""
+
+
+def connect(url: str, *, keyring_timeout_s: float = 3.0) -> Connected:
+    """Check that ``url`` is a reachable store (creating or upgrading its schema), then keep
+    the URL without its password in the config file and the password in the keyring.
+
+    Raises:
+        StoreError: the registry cannot be opened (the password never shows).
+        WorkbenchError: the config file cannot be written.
+    """
+    from workbench.config import set_config_value
+    from workbench.keys import KeyringUnavailable, _call
+    from workbench.storage.db import open_store
+
+    bare, password, account = split_password(url)
+    open_store(url).close()  # reachable, and at the current schema
+    stored, note = False, ""
+    if password:
+        try:
+            _call(lambda kr: kr.set_password(KEYRING_SERVICE, account, password),
+                  keyring_timeout_s, "give the password through PGPASSWORD instead")
+            stored = True
+        except KeyringUnavailable as exc:
+            note = (f"the password is not stored ({exc}): give it through the environment, "
+                    "PGPASSWORD, whenever the registry is used")
+    set_config_value("registry", "url", bare)
+    return Connected(bare, stored, note)
+
+
+def registry_url(settings: Settings, *, keyring_timeout_s: float = 3.0) -> str:
+    """The configured registry URL, with the password from the keyring where the URL and
+    the environment (``PGPASSWORD``) have none.
+
+    Raises:
+        WorkbenchError: no registry is configured.
+    """
+    import os
+
+    from workbench.keys import KeyringUnavailable, _call
+
+    url = settings.registry.url
+    if not url:
+        raise WorkbenchError("no registry: run `workbench registry connect URL` first")
+    bare, password, account = split_password(url)
+    if password or os.environ.get("PGPASSWORD"):
+        return url
+    try:
+        stored = _call(lambda kr: kr.get_password(KEYRING_SERVICE, account), keyring_timeout_s, "")
+    except KeyringUnavailable:
+        return url
+    if not stored:
+        return url
+    from sqlalchemy.engine import make_url
+
+    return make_url(bare).set(password=stored).render_as_string(hide_password=False)
+
+
+@dataclass
+class Status:
+    registry: str
+    """The registry's URL as shown (no password)."""
+    reachable: bool
+    reason: str = ""
+    local_only: list[str] = field(default_factory=list)
+    """``NAME@N`` of versions here that the registry does not have (to push)."""
+    registry_only: list[str] = field(default_factory=list)
+    """``NAME@N`` of the registry's versions this store does not have (to pull)."""
+    labels_differ: list[str] = field(default_factory=list)
+    """``NAME:LABEL here @N, registry @M`` where a label points elsewhere."""
+
+
+def status(local: Store, url: str) -> Status:
+    """What differs between this store and the registry, by version id and label."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workbench.config import redact_url, scrub_secrets
+
+    query_versions = text("SELECT p.name, v.number, v.id FROM prompt_version v "
+                          "JOIN prompt p ON p.id = v.prompt_id")
+    query_labels = text("SELECT p.name, l.name, v.number, v.id FROM label l "
+                        "JOIN prompt p ON p.id = l.prompt_id JOIN prompt_version v ON v.id = l.version_id")
+    with local.engine.connect() as connection:
+        mine = {row[2]: f"{row[0]}@{row[1]}" for row in connection.execute(query_versions)}
+        my_labels = {(r[0], r[1]): (r[2], r[3]) for r in connection.execute(query_labels)}
+    shown = redact_url(url)
+    args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    engine = create_engine(url, connect_args=args)
+    try:
+        with engine.connect() as connection:
+            theirs = {row[2]: f"{row[0]}@{row[1]}" for row in connection.execute(query_versions)}
+            their_labels = {(r[0], r[1]): (r[2], r[3]) for r in connection.execute(query_labels)}
+    except SQLAlchemyError as exc:
+        reason = scrub_secrets(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
+        return Status(shown, False, reason)
+    finally:
+        engine.dispose()
+    differ = [
+        f"{name}:{label} here @{mine_at[0]}, registry @{their_labels[(name, label)][0]}"
+        for (name, label), mine_at in sorted(my_labels.items())
+        if (name, label) in their_labels and their_labels[(name, label)][1] != mine_at[1]
+    ]
+    return Status(shown, True, "",
+                  sorted(ref for vid, ref in mine.items() if vid not in theirs),
+                  sorted(ref for vid, ref in theirs.items() if vid not in mine),
+                  differ)
