@@ -347,6 +347,9 @@ class EditorScreen(Screen[None]):
             except (yaml.YAMLError, ValidationError) as exc:
                 self.status(f"{draft.name}: {' '.join(str(exc).split())}", error=True)
                 return
+            if not bindings:
+                self.status(f"{draft.name}: write VARIABLE: {{...}}, or off", error=True)
+                return
             draft.retrieval = data
             pane.refresh_retrieval()
             self._save()

@@ -80,6 +80,9 @@ class RagScreen(Screen[None]):
         self._where: dict[str, Any] | None = None
         self._chunks: dict[str, Any] = {}
         self._embedders: dict[str, Any] = {}
+        self._asked = {"documents": 0, "hits": 0}
+        """The newest request of each kind: an older answer arriving late is dropped
+        (thread workers cannot be stopped, so pages or queries may finish out of order)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -168,19 +171,24 @@ class RagScreen(Screen[None]):
         self.query_one("#hits", DataTable).clear()
         self.load_documents()
 
-    @work(thread=True, exclusive=True, group="rag", exit_on_error=False)
     def load_documents(self) -> None:
-        if self._index is None or self._collection is None:
+        self._asked["documents"] += 1
+        self._load_documents(self._asked["documents"], self._collection, self._where, self._start)
+
+    @work(thread=True, group="rag", exit_on_error=False)
+    def _load_documents(self, asked: int, collection: str | None, where: Any, start: int) -> None:
+        if self._index is None or collection is None:
             return
         try:
-            chunks = self._index.documents(self._collection, where=self._where, limit=PAGE,
-                                          offset=self._start)
+            chunks = self._index.documents(collection, where=where, limit=PAGE, offset=start)
         except Exception as exc:
-            self.app.call_from_thread(self.status, f"cannot read {self._collection}: {exc}", True)
+            self.app.call_from_thread(self.status, f"cannot read {collection}: {exc}", True)
             return
-        self.app.call_from_thread(self._show_documents, chunks)
+        self.app.call_from_thread(self._show_documents, chunks, asked)
 
-    def _show_documents(self, chunks: list[Any]) -> None:
+    def _show_documents(self, chunks: list[Any], asked: int) -> None:
+        if asked != self._asked["documents"]:
+            return  # a newer page was asked for
         table = self.query_one("#documents", DataTable)
         table.clear()
         for chunk in chunks:
@@ -251,8 +259,12 @@ class RagScreen(Screen[None]):
         row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         self.search(like=str(row_key.value))
 
-    @work(thread=True, exclusive=True, group="rag-query", exit_on_error=False)
     def search(self, text: str | None = None, like: str | None = None) -> None:
+        self._asked["hits"] += 1
+        self._search(self._asked["hits"], text, like)
+
+    @work(thread=True, group="rag-query", exit_on_error=False)
+    def _search(self, asked: int, text: str | None, like: str | None) -> None:
         if self._index is None or self._collection is None:
             self.app.call_from_thread(self.status, "choose a collection first", True)
             return
@@ -271,11 +283,13 @@ class RagScreen(Screen[None]):
         except Exception as exc:
             self.app.call_from_thread(self.status, f"query failed: {exc}", True)
             return
-        self.app.call_from_thread(self._show_hits, result)
+        self.app.call_from_thread(self._show_hits, result, asked)
 
-    def _show_hits(self, result: Any) -> None:
+    def _show_hits(self, result: Any, asked: int) -> None:
         from workbench.retrieval import injection_flags
 
+        if asked != self._asked["hits"]:
+            return  # a newer query was asked for
         table = self.query_one("#hits", DataTable)
         table.clear()
         flagged = 0

@@ -527,7 +527,14 @@ def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt
         .order_by(col(LabelEvent.at), col(LabelEvent.id))
     ):
         newest[event.label] = event
+    guarded = {APPROVED} | set(session.exec(select(LabelRule.label)).all())
     for name, event in newest.items():
+        if name in guarded and session.exec(
+            select(Approval.id).where(Approval.version_id == event.to_version_id).limit(1)
+        ).first() is None:
+            # `approved` and protected labels point only to versions approved in this
+            # store: an import (which carries no approvals) never moves them elsewhere.
+            continue
         label = session.get(Label, (prompt_id, name))
         if label is None:
             session.add(

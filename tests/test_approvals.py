@@ -113,3 +113,22 @@ def test_the_cli_approves_audits_protects_and_exports(isolated_env: Path, tmp_pa
     assert (folder / "greet.yaml").read_bytes() == first  # stable: the same bytes again
     runner.invoke(cli, ["prompts", "export", "--approved", str(folder), "--format", "json"])
     assert json.loads((folder / "greet.json").read_text())["version_id"] == data["version_id"]
+
+
+def test_an_import_never_points_approved_or_a_protected_label_at_an_unapproved_version(
+    store: Store, tmp_path: Path
+) -> None:
+    from workbench.storage.db import open_store
+
+    commit(store, "greet", "Hi")
+    commit(store, "greet", "Hello")
+    approve(store, parse_ref("greet@2"), actor="bob", comment="ok")
+    repo.set_label(store, parse_ref("greet@2"), "production", actor="bob")
+    exported = repo.export_prompt(store, "greet")
+    other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    protect(other, "production", actor="ann")
+    repo.import_prompts(other, [exported])
+    labels = repo.list_prompts(other)[0].labels
+    assert "approved" not in labels and "production" not in labels  # no approval here
+    assert [e.label for e in repo.label_history(other, "greet")] == ["approved", "production"]
+    other.close()

@@ -159,3 +159,10 @@ def test_the_script_reports_a_broken_config_and_starts_nothing(tmp_path: Path) -
     version = subprocess.run([sys.executable, "-m", "workbench", "--version"], env=env,
                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert version.returncode == 0 and "workbench, version" in version.stdout
+
+
+def test_text_settings_from_the_environment_are_read_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_USER__NAME", "[ci] nightly")
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", '{"not": "json here"}')
+    settings = load_settings()
+    assert settings.user.name == "[ci] nightly" and settings.database.url == '{"not": "json here"}'

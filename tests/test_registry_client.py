@@ -110,3 +110,21 @@ def test_the_client_imports_nothing_heavy(tmp_path: Path) -> None:
             " if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_a_registry_that_is_down_is_not_asked_on_every_call(store: Store, tmp_path: Path) -> None:
+    seed(store)
+    client = Client(store.url, ttl_s=0, cache_folder=tmp_path / "cache")
+    client.get("support")
+    client._engine = create_engine(DEAD, connect_args={"connect_timeout": 1})
+    attempts = []
+    real = client._fetch
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        return real(*args, **kwargs)
+
+    client._fetch = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        assert client.get("support").from_cache
+    assert len(attempts) == 1  # then it waits before asking again

@@ -212,3 +212,11 @@ def test_hit_at_k_and_mrr_by_hand() -> None:
     assert summary.hit_at_k == pytest.approx(2 / 3)
     assert summary.mrr == pytest.approx((1 / 3 + 0 + 1) / 3)
     assert summary.flagged == 1
+
+
+def test_the_separator_is_part_of_a_bindings_identity() -> None:
+    (a,) = parse_bindings({"c": {"index": "x", "collection": "d", "query": "q"}}, "s")
+    (b,) = parse_bindings({"c": {"index": "x", "collection": "d", "query": "q", "separator": " | "}}, "s")
+    assert a.describe() != b.describe()  # the reuse key and the suite's fingerprint
+    with pytest.raises(ValidationError, match="port"):
+        parse_bindings({"c": {"host": "h", "port": "abc", "collection": "d", "query": "q"}}, "s")

@@ -159,8 +159,9 @@ ENV_PREFIX = "WORKBENCH_"
 
 def _environment() -> dict[str, Any]:
     """The ``WORKBENCH_*`` variables as nested values: ``WORKBENCH_DATABASE__URL`` is
-    ``{"database": {"url": ...}}``. Names are case-insensitive; a whole section
-    (``WORKBENCH_DATABASE``) and any value written as a JSON object or array are JSON.
+    ``{"database": {"url": ...}}``. Names are case-insensitive; a setting that holds a
+    table (a whole section such as ``WORKBENCH_DATABASE``, a model, its ``options`` or
+    ``params``) is JSON, any other value is read as written.
     Variables that name no setting (``WORKBENCH_CONFIG_FILE``) are not settings.
 
     Raises:
@@ -176,7 +177,7 @@ def _environment() -> dict[str, Any]:
         if path[0] not in {spec.name for spec in fields(Settings)} or not all(path):
             continue
         value: Any = text
-        if len(path) == 1 or text.lstrip()[:1] in ("{", "["):
+        if _structured(path):
             try:
                 value = json.loads(text)
             except ValueError as exc:
@@ -194,6 +195,25 @@ def _environment() -> dict[str, Any]:
             node = child
         node[path[-1]] = value
     return found
+
+
+def _structured(path: list[str]) -> bool:
+    """Whether the setting a variable names holds a table (read as JSON) rather than text
+    or a number (read as written): ``WORKBENCH_LOCAL``, ``..._OPTIONS``, ``..._MODELS__X``."""
+    from dataclasses import is_dataclass
+
+    kind: Any = Settings
+    for part in path:
+        if isinstance(kind, tuple):  # ("map", SECTION): the part names an entry
+            kind = kind[1]
+            continue
+        if not is_dataclass(kind):
+            return False
+        spec = next((f for f in fields(kind) if f.name == part), None)
+        if spec is None:
+            return False  # unknown: left as text, and the check names it
+        kind = spec.metadata.get("kind")
+    return is_dataclass(kind) or isinstance(kind, tuple) or kind == "dict"
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -95,6 +95,9 @@ class Client:
         self.folder = (cache_folder or cache_dir() / "registry") / key
         self._memory: dict[tuple[str, str], RegistryPrompt] = {}
         self._engine: Any = None
+        self._down_until = 0.0
+        """After a failed fetch: until when cached copies are served without asking again
+        (a registry that is down would otherwise cost a connection attempt per call)."""
 
     def get(self, name: str, *, label: str | None = None, version: int | None = None) -> RegistryPrompt:
         """The version ``label`` (default ``approved``) or number ``version`` points to."""
@@ -109,6 +112,8 @@ class Client:
         if cached is not None and now - cached.fetched_at < self.ttl_s:
             self._memory[key] = cached
             return cached
+        if cached is not None and now < self._down_until:
+            return RegistryPrompt(**{**cached.__dict__, "from_cache": True})
         try:
             fresh = self._fetch(name, label=None if version is not None else (label or "approved"),
                                 version=version)
@@ -116,6 +121,7 @@ class Client:
             self._forget(key)  # removed from the registry: never served again
             raise
         except RegistryUnavailableError as exc:
+            self._down_until = time.time() + min(max(self.ttl_s, 1.0), 30.0)
             if cached is None:
                 raise RegistryUnavailableError(
                     f"{exc}; and no cached copy of {name}{wanted} to serve") from None
@@ -124,6 +130,7 @@ class Client:
                         time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(cached.fetched_at)))
             served = RegistryPrompt(**{**cached.__dict__, "from_cache": True})
             return served
+        self._down_until = 0.0
         self._write(key, fresh)
         self._memory[key] = fresh
         return fresh
@@ -195,9 +202,13 @@ class Client:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".prompt-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(prompt.as_data(), handle, ensure_ascii=False)
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(prompt.as_data(), handle, ensure_ascii=False)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         except OSError as exc:  # a cache we cannot write costs a fetch next time, nothing more
             log.warning("cannot write the registry cache %s: %s", path.parent, exc)
 

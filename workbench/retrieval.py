@@ -94,7 +94,8 @@ class Binding:
     def describe(self) -> dict[str, Any]:
         """Plain data (for fingerprints and records)."""
         return {"variable": self.variable, "index": self.source, "collection": self.collection,
-                "k": self.k, "where": self.where, "query": self.query, "embed": self.embed}
+                "k": self.k, "where": self.where, "query": self.query, "embed": self.embed,
+                "separator": self.separator}
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,12 @@ def parse_bindings(data: Any, where: str) -> tuple[Binding, ...]:
         k = spec.get("k", 4)
         if not isinstance(k, int) or isinstance(k, bool):
             raise ValidationError(f"{at}: k must be a whole number")
+        port = spec.get("port", 8000)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ValidationError(f"{at}: port must be a whole number from 1 to 65535")
+        for name in ("index", "host", "embed", "separator"):
+            if spec.get(name) is not None and not isinstance(spec[name], (str, int, float)):
+                raise ValidationError(f"{at}: {name} must be text")
         from workbench import templates
 
         try:
@@ -263,7 +270,7 @@ def parse_bindings(data: Any, where: str) -> tuple[Binding, ...]:
         bindings.append(Binding(
             variable=str(variable), collection=spec["collection"], query=spec["query"],
             path=str(spec["index"]) if spec.get("index") is not None else None,
-            host=spec.get("host"), port=int(spec.get("port", 8000)), k=k,
+            host=spec.get("host"), port=port, k=k,
             where=spec.get("where"), embed=spec.get("embed"),
             separator=str(spec.get("separator", DEFAULT_SEPARATOR)),
         ))
