@@ -57,6 +57,7 @@ class WorkbenchApp(App[None]):
         Binding("f4", "switch_mode('history')", "History"),
         Binding("f5", "switch_mode('models')", "Models"),
         Binding("f6", "open_rag", "RAG index"),
+        Binding("f7", "open_registry", "Registry"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -134,6 +135,13 @@ class WorkbenchApp(App[None]):
             from workbench.screens.rag import RagScreen
 
             self.push_screen(RagScreen(self._rag_target))
+
+    def action_open_registry(self) -> None:
+        """The registry: connection, what waits to be pushed or pulled, the audit log."""
+        from workbench.screens.registry import RegistryScreen
+
+        if not isinstance(self.screen, RegistryScreen):
+            self.push_screen(RegistryScreen())
 
     def action_open_rag(self) -> None:
         """Ask for a Chroma folder (or HOST:PORT) and inspect it."""
