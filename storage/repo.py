@@ -420,6 +420,16 @@ class ImportedVersion:
 
 
 @dataclass(frozen=True)
+class ImportedApproval:
+    """An approval as read from an export file."""
+
+    version_id: str
+    approver: str
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ImportedPrompt:
     """A whole prompt as read from an export file."""
 
@@ -430,6 +440,7 @@ class ImportedPrompt:
     versions: Sequence[ImportedVersion]
     labels: dict[str, str]
     label_history: Sequence[LabelMove]
+    approvals: Sequence[ImportedApproval] = ()
 
 
 def import_prompts(
@@ -490,8 +501,22 @@ def _import_one(session: Session, data: ImportedPrompt) -> tuple[int, int]:
         )
         session.flush()
         added += 1
+    _import_approvals(session, prompt.id, data)  # first: they decide where guarded labels go
     events = _import_label_history(session, prompt.id, data)
     return added, events
+
+
+def _import_approvals(session: Session, prompt_id: int, data: ImportedPrompt) -> None:
+    known = {
+        (a.version_id, a.approver, as_utc(a.at))
+        for a in session.exec(select(Approval).where(Approval.prompt_id == prompt_id))
+    }
+    for approval in data.approvals:
+        if (approval.version_id, approval.approver, as_utc(approval.at)) not in known:
+            session.add(Approval(prompt_id=prompt_id, version_id=approval.version_id,
+                                 approver=approval.approver, comment=approval.comment,
+                                 at=as_utc(approval.at)))
+    session.flush()
 
 
 def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt) -> int:
@@ -569,6 +594,12 @@ def export_prompt(store: Store, name: str) -> ImportedPrompt:
                 select(Label).where(Label.prompt_id == prompt.id).order_by(col(Label.name))
             )
         }
+        approvals = [
+            ImportedApproval(a.version_id, a.approver, a.comment, as_utc(a.at))
+            for a in session.exec(
+                select(Approval).where(Approval.prompt_id == prompt.id).order_by(col(Approval.id))
+            )
+        ]
     return ImportedPrompt(
         name=prompt.name,
         description=prompt.description,
@@ -588,6 +619,7 @@ def export_prompt(store: Store, name: str) -> ImportedPrompt:
         ],
         labels=labels,
         label_history=label_history(store, name),
+        approvals=approvals,
     )
 
 

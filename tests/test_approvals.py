@@ -125,9 +125,19 @@ def test_an_import_never_points_approved_or_a_protected_label_at_an_unapproved_v
     approve(store, parse_ref("greet@2"), actor="bob", comment="ok")
     repo.set_label(store, parse_ref("greet@2"), "production", actor="bob")
     exported = repo.export_prompt(store, "greet")
+    # The export carries the approvals: they arrive, and the labels with them.
+    whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
+    protect(whole, "production", actor="ann")
+    repo.import_prompts(whole, [exported])
+    assert repo.list_prompts(whole)[0].labels == {"approved": 2, "production": 2}
+    assert [(a.approver, a.comment) for a in approvals_of(whole, exported.versions[1].id)] == [("bob", "ok")]
+    whole.close()
+    # A file without them (older, or edited): the labels stay where they are.
+    from dataclasses import replace
+
     other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
     protect(other, "production", actor="ann")
-    repo.import_prompts(other, [exported])
+    repo.import_prompts(other, [replace(exported, approvals=())])
     labels = repo.list_prompts(other)[0].labels
     assert "approved" not in labels and "production" not in labels  # no approval here
     assert [e.label for e in repo.label_history(other, "greet")] == ["approved", "production"]

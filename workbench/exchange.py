@@ -58,6 +58,12 @@ def prompt_to_data(prompt: repo.ImportedPrompt) -> dict[str, Any]:
             }
             for m in prompt.label_history
         ],
+        # Only when there are any: exports of prompts never approved keep their old bytes.
+        **({"approvals": [
+            {"version": numbers[a.version_id], "by": a.approver, "comment": a.comment,
+             "at": a.at.isoformat()}
+            for a in prompt.approvals
+        ]} if prompt.approvals else {}),
     }
 
 
@@ -134,6 +140,15 @@ class _ExportedMove(BaseModel):
     at: datetime
 
 
+class _ExportedApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    by: str = Field(min_length=1, max_length=256)
+    comment: str = ""
+    at: datetime
+
+
 class _ExportFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -145,6 +160,7 @@ class _ExportFile(BaseModel):
     labels: dict[str, int] = Field(default_factory=dict)
     versions: list[_ExportedVersion] = Field(min_length=1)
     label_history: list[_ExportedMove] = Field(default_factory=list)
+    approvals: list[_ExportedApproval] = Field(default_factory=list)
 
 
 def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
@@ -209,6 +225,8 @@ def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
         versions=versions,
         labels={name: known(n, f"label {name}") for name, n in parsed.labels.items()},
         label_history=history,
+        approvals=[repo.ImportedApproval(known(a.version, "an approval"), a.by, a.comment, as_utc(a.at))
+                   for a in parsed.approvals],
     )
 
 
