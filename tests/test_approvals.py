@@ -89,6 +89,8 @@ def test_the_cli_approves_audits_protects_and_exports(isolated_env: Path, tmp_pa
     prompt.write_text("name: greet\nmessages:\n  - role: user\n    content: 'Hi {{ who }}'\n"
                       "params: {temperature: 0}\n")
     assert runner.invoke(cli, ["prompts", "commit", str(prompt), "-m", "one"]).exit_code == 0
+    labelled = runner.invoke(cli, ["prompts", "label", "greet@1", "approved", "-m", "by label"])
+    assert labelled.exit_code == 0, labelled.output
     out = runner.invoke(cli, ["prompts", "approve", "greet@1", "-m", "checked"])
     assert out.exit_code == 0 and "greet@1 approved by tester: checked" in out.output
     assert runner.invoke(cli, ["registry", "protect", "production"]).exit_code == 0
@@ -97,8 +99,9 @@ def test_the_cli_approves_audits_protects_and_exports(isolated_env: Path, tmp_pa
     refused = runner.invoke(cli, ["prompts", "label", "greet@2", "production"])
     assert refused.exit_code == 1 and "production is protected" in refused.stderr
     log = json.loads(runner.invoke(cli, ["registry", "audit", "greet", "--json"]).output)
-    assert [(e["kind"], e["label"], e["to"], e["by"]) for e in log] == [
-        ("approval", "approved", 1, "tester"), ("label", "approved", 1, "tester")]
+    assert [(e["kind"], e["label"], e["to"], e["by"], e["comment"]) for e in log] == [
+        ("approval", "approved", 1, "tester", "by label"), ("label", "approved", 1, "tester", ""),
+        ("approval", "approved", 1, "tester", "checked")]
     assert "checked" in runner.invoke(cli, ["registry", "audit"]).output
 
     folder = tmp_path / "approved"

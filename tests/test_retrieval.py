@@ -178,6 +178,7 @@ def test_retrieval_failures_are_clear_and_run_nothing(docs_store: Path, tmp_path
     suite.write_text(text.replace("collection: docs, k: 1", "collection: nope, k: 1"), encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", str(suite)])
     assert result.exit_code == 2 and "nope" in result.output
+    assert "suite.yaml:" in result.output and "variant k1" in result.output  # which case
     suite.write_text(SUITE.format(index=tmp_path / "missing"), encoding="utf-8")
     result = CliRunner().invoke(cli, ["eval", str(suite)])
     assert result.exit_code == 2 and "missing" in result.output

@@ -189,14 +189,18 @@ def diff_cmd(state: State, old: str, new: str) -> None:
 @prompts.command("label")
 @click.argument("ref")
 @click.argument("label")
+@click.option("-m", "--message", "comment", default="",
+              help="Why (recorded with the approval when LABEL is approved).")
 @_JSON
 @pass_state
-def label_cmd(state: State, ref: str, label: str, as_json: bool) -> None:
-    """Point LABEL (e.g. approved, production) at the version REF names."""
+def label_cmd(state: State, ref: str, label: str, comment: str, as_json: bool) -> None:
+    """Point LABEL (e.g. approved, production) at the version REF names; moving approved
+    records an approval."""
     from workbench.domain import parse_ref
     from workbench.storage import repo
 
-    move = repo.set_label(state.store, parse_ref(ref), label, actor=state.settings.user.name)
+    move = repo.set_label(state.store, parse_ref(ref), label, actor=state.settings.user.name,
+                          comment=comment)
     if as_json:
         echo_json(_move_json(move) if move else {"label": label, "unchanged": True})
     elif move is None:

@@ -18,7 +18,7 @@ from typing import Any
 from workbench import templates
 from workbench.domain import Message
 from workbench.engine import Engine, RunResult
-from workbench.errors import ValidationError
+from workbench.errors import ValidationError, WorkbenchError
 from workbench.models import ModelSpec
 from workbench.retrieval import Binding, Retrieved, Retriever
 
@@ -95,8 +95,8 @@ def plan(
                     raise ValidationError(f"variant {variant.label} retrieves: no retriever given")
                 try:
                     found = tuple(retriever.retrieve(b, case) for b in variant.retrieval)
-                except ValidationError as exc:
-                    raise ValidationError(f"{name}: variant {variant.label}: {exc}") from None
+                except WorkbenchError as exc:  # a template, the index, the embedder
+                    raise type(exc)(f"{name}: variant {variant.label}: {exc}") from None
                 values.update({item.variable: item.context for item in found})
             try:
                 messages = templates.render_messages(variant.messages, values, variant.defaults)
