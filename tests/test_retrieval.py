@@ -221,3 +221,24 @@ def test_the_separator_is_part_of_a_bindings_identity() -> None:
     assert a.describe() != b.describe()  # the reuse key and the suite's fingerprint
     with pytest.raises(ValidationError, match="port"):
         parse_bindings({"c": {"host": "h", "port": "abc", "collection": "d", "query": "q"}}, "s")
+
+
+@needs_model
+def test_dataset_files_name_expected_chunks_too(docs_store: Path, tmp_path: Path) -> None:
+    (tmp_path / "cases.jsonl").write_text(
+        json.dumps({"vars": {"question": "Which city is the capital of France?"},
+                    "metadata": {"expect_chunks": ["paris"]}}) + "\n", encoding="utf-8")
+    (tmp_path / "cases.csv").write_text(
+        "question,__metadata:expect_chunks\n"
+        "How do green plants turn sunlight into energy?,\"photo, cats\"\n", encoding="utf-8")
+    head = SUITE.format(index=docs_store).split("tests:")[0]
+    for name, expected in (("cases.jsonl", ["paris"]), ("cases.csv", ["photo", "cats"])):
+        suite = tmp_path / f"suite-{name}.yaml"
+        suite.write_text(head + f"dataset: {name}\n", encoding="utf-8")
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(cli, ["eval", str(suite), "-o", str(out)])
+        assert result.exit_code in (0, 1), result.output
+        rows = json.loads(out.read_text())["results"]
+        assert rows[0]["expected_chunks"] == expected
+        summary = {s["variant"]: s for s in json.loads(out.read_text())["summary"]}
+        assert summary["k1"]["hit_at_k"] is not None

@@ -516,6 +516,20 @@ def _dataset_cases(
         here = f"{label}: case {i + 1}"
         cases.append(
             TestCase(dict(case.vars), shared + tuple(expected_checks(case.expected, here)),
-                     where=here)
+                     where=here, expected_chunks=_expected_chunks(case.metadata, here))
         )
     return cases
+
+
+def _expected_chunks(metadata: dict[str, Any] | None, where: str) -> tuple[str, ...]:
+    """A dataset case's ``expect_chunks`` metadata (a list in JSONL; in CSV the column
+    ``__metadata:expect_chunks``, ids separated by commas)."""
+    value = (metadata or {}).get("expect_chunks")
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValidationError(f"{where}: expect_chunks: a list of chunk ids (or, in CSV, ids "
+                          "separated by commas)")
