@@ -238,17 +238,13 @@ class CompareScreen(Screen[None]):
                      values: list[dict[str, Any]]) -> list[Cell]:
         """Each variant on its own values (retrieving first where it binds variables)."""
         from workbench.experiment import plan
-        from workbench.retrieval import Retriever
+        from workbench.retrieval import retriever_for
 
-        retriever = Retriever(self.app.settings) if any(v.retrieval for v in variants) else None
-        try:
+        with retriever_for(variants, self.app.settings) as retriever:
             cells: list[Cell] = []
             for variant, case in zip(variants, values, strict=True):
                 cells += plan([variant], models, [case], retriever=retriever)
             return cells
-        finally:
-            if retriever is not None:
-                retriever.close()
 
     @staticmethod
     def _key(cell: Cell) -> str:

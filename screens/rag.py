@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
-from workbench.output import inert
+from workbench.output import compact_json, inert
 from workbench.screens.dialogs import Ask, Show
 from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
@@ -151,7 +151,7 @@ class RagScreen(Screen[None]):
         for info in infos:
             table.add_row(plain(info.name), str(info.count),
                           str(info.dimension) if info.dimension is not None else "-",
-                          plain(_compact(info.metadata)), key=info.name)
+                          plain(compact_json(info.metadata)), key=info.name)
         count = f"{len(infos)} collection" + ("s" if len(infos) != 1 else "")
         self.status(f"{self.target.label}: {count} (read-only)" if infos else
                     f"{self.target.label}: no collections")
@@ -165,8 +165,8 @@ class RagScreen(Screen[None]):
         info = self._infos[name]
         self.query_one("#info", Static).update(Text(inert(
             f"{info.name} · {info.count} chunks · dimension {info.dimension or '?'} · "
-            f"space {info.space or '?'}\nmetadata {_compact(info.metadata) or '{}'}\n"
-            f"embedding function {_compact(info.embedding_function) or 'none recorded'}\n"
+            f"space {info.space or '?'}\nmetadata {compact_json(info.metadata) or '{}'}\n"
+            f"embedding function {compact_json(info.embedding_function) or 'none recorded'}\n"
             f"text queries embedded by: {self.target.embed or info.query_embedder}")))
         self.query_one("#hits", DataTable).clear()
         self.load_documents()
@@ -193,10 +193,10 @@ class RagScreen(Screen[None]):
         table.clear()
         for chunk in chunks:
             self._chunks[chunk.id] = chunk
-            table.add_row(plain(chunk.id), plain(_compact(chunk.metadata)), _preview(chunk.text),
+            table.add_row(plain(chunk.id), plain(compact_json(chunk.metadata)), _preview(chunk.text),
                           key=chunk.id)
         shown = f"chunks {self._start + 1}-{self._start + len(chunks)}" if chunks else "no chunks"
-        filtered = f" where {_compact(self._where)}" if self._where else ""
+        filtered = f" where {compact_json(self._where)}" if self._where else ""
         self.status(f"{self._collection}: {shown}{filtered} · n/p pages · Enter shows a chunk")
 
     # --- actions ------------------------------------------------------------------------
@@ -318,8 +318,5 @@ class RagScreen(Screen[None]):
         warning = "".join(f"! possible prompt injection: {f}\n" for f in flags)
         self.app.push_screen(Show(
             f"{self._collection} · {chunk.id}",
-            f"{warning}metadata: {_compact(chunk.metadata) or '{}'}\n\n{chunk.text}"))
+            f"{warning}metadata: {compact_json(chunk.metadata) or '{}'}\n\n{chunk.text}"))
 
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from workbench.clikit import State, echo_json, pass_state
+from workbench.output import compact_json
 
 if TYPE_CHECKING:
     from workbench.rag import Index
@@ -94,10 +95,6 @@ def _where(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
-
-
 @click.group()
 def rag() -> None:
     """Inspect Chroma indexes (read-only) and ingest text into them."""
@@ -148,7 +145,7 @@ def collections_cmd(
             str(i.dimension or "-"),
             i.space or "-",
             _function(i.embedding_function),
-            _compact(i.metadata),
+            compact_json(i.metadata),
             i.query_embedder,
         ]
         for i in infos
@@ -165,7 +162,7 @@ def _function(config: dict[str, Any] | None) -> str:
     if not config:
         return "none"
     name = str(config.get("name") or config.get("type") or "?")
-    return f"{name} {_compact(config.get('config'))}".strip()
+    return f"{name} {compact_json(config.get('config'))}".strip()
 
 
 @rag.command("query")
@@ -255,7 +252,7 @@ def _print_hits(result: Any) -> None:
     for hit in result.hits:
         click.echo(
             to_terminal(
-                f"\n#{hit.rank}  {hit.distance:.4f}  {hit.id}  {_compact(hit.metadata)}".rstrip()
+                f"\n#{hit.rank}  {hit.distance:.4f}  {hit.id}  {compact_json(hit.metadata)}".rstrip()
             )
         )
         click.echo(to_terminal(_indent(hit.text)))
@@ -297,7 +294,7 @@ def documents_cmd(
     for n, chunk in enumerate(chunks):
         click.echo(
             to_terminal(
-                f"{'' if n == 0 else chr(10)}{chunk.id}  {_compact(chunk.metadata)}".rstrip()
+                f"{'' if n == 0 else chr(10)}{chunk.id}  {compact_json(chunk.metadata)}".rstrip()
             )
         )
         click.echo(to_terminal(_indent(chunk.text)))

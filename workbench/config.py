@@ -300,6 +300,13 @@ def scrub_secrets(text: str, url: str) -> str:
     return text.replace(url, redact_url(url))
 
 
+def db_failure(exc: BaseException, url: str) -> str:
+    """The first line of a database driver's error (SQLAlchemy's ``orig`` where there is
+    one), with every secret of ``url`` replaced by ``***``."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return scrub_secrets(text.splitlines()[0] if text else type(exc).__name__, url)
+
+
 def to_toml(data: dict[str, Any]) -> str:
     """Settings as TOML text. Unset values (None) are shown as comments."""
     import json

@@ -78,24 +78,18 @@ class Evaluation:
         """Render every cell, retrieving first for variants that bind variables to an
         index (raises ValidationError naming the case and variant; RagError and
         EmbedderError say what failed)."""
-        from workbench.retrieval import Retriever
+        from workbench.retrieval import retriever_for
 
         suite = self.suite
-        retriever = None
-        if any(v.retrieval for v in suite.variants):
-            retriever = Retriever(self.engine.settings, Path(suite.source).parent)
-        try:
+        with retriever_for(suite.variants, self.engine.settings, Path(suite.source).parent) as found:
             self.cells = plan(
                 suite.variants,
                 suite.models,
                 [case.vars for case in suite.cases],
                 suite.repeats,
                 case_names=[case.where or f"case {i}" for i, case in enumerate(suite.cases)],
-                retriever=retriever,
+                retriever=found,
             )
-        finally:
-            if retriever is not None:
-                retriever.close()
         return self.cells
 
     async def run(self) -> Report:

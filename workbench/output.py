@@ -44,6 +44,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def compact_json(value: Any) -> str:
+    """A small value (metadata, a filter) on one line, keys sorted; empty for nothing."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+
+
 def as_json(data: Any) -> str:
     """Indented JSON for ``--json`` output (unicode kept, datetimes in ISO 8601)."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=_default)

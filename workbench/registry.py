@@ -29,7 +29,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class Client:
             self._memory[key] = cached
             return cached
         if cached is not None and now < self._down_until:
-            return RegistryPrompt(**{**cached.__dict__, "from_cache": True})
+            return replace(cached, from_cache=True)
         try:
             fresh = self._fetch(name, label=None if version is not None else (label or "approved"),
                                 version=version)
@@ -128,8 +128,7 @@ class Client:
             log.warning("%s; serving the cached copy of %s%s (version %d, fetched %s)", exc, name,
                         wanted, cached.version,
                         time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(cached.fetched_at)))
-            served = RegistryPrompt(**{**cached.__dict__, "from_cache": True})
-            return served
+            return replace(cached, from_cache=True)
         self._down_until = 0.0
         self._write(key, fresh)
         self._memory[key] = fresh
@@ -150,7 +149,7 @@ class Client:
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
-        from workbench.config import scrub_secrets
+        from workbench.config import db_failure
 
         if version is not None:
             sql = ("SELECT v.id, v.number, v.messages, v.params, v.variables FROM prompt p "
@@ -166,8 +165,7 @@ class Client:
             with self._connect().connect() as connection:
                 row = connection.execute(text(sql), args).first()
         except SQLAlchemyError as exc:
-            reason = scrub_secrets(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0],
-                                   self.url)
+            reason = db_failure(exc, self.url)
             raise RegistryUnavailableError(
                 f"the registry {self.shown_url} cannot be reached ({reason})") from None
         if row is None:

@@ -116,7 +116,7 @@ def status(local: Store, url: str) -> Status:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from workbench.config import redact_url, scrub_secrets
+    from workbench.config import db_failure, redact_url
 
     query_versions = text("SELECT p.name, v.number, v.id FROM prompt_version v "
                           "JOIN prompt p ON p.id = v.prompt_id")
@@ -133,7 +133,7 @@ def status(local: Store, url: str) -> Status:
             theirs = {row[2]: f"{row[0]}@{row[1]}" for row in connection.execute(query_versions)}
             their_labels = {(r[0], r[1]): (r[2], r[3]) for r in connection.execute(query_labels)}
     except SQLAlchemyError as exc:
-        reason = scrub_secrets(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
+        reason = db_failure(exc, url)
         return Status(shown, False, reason)
     finally:
         engine.dispose()

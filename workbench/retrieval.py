@@ -11,7 +11,8 @@ instruction aimed at the model (indirect prompt injection).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,35 +116,11 @@ class Retrieved:
     context: str
     """The exact text inserted for the variable."""
 
-    @property
-    def ids(self) -> list[str]:
-        return [hit["id"] for hit in self.hits]
-
-    @property
-    def flagged(self) -> list[dict[str, Any]]:
-        return [hit for hit in self.hits if hit["flags"]]
-
     def as_dict(self) -> dict[str, Any]:
         return {"variable": self.variable, "collection": self.collection, "index": self.index,
                 "query": self.query, "k": self.k, "where": self.where,
                 "embedder": self.embedder, "hits": [dict(h) for h in self.hits],
                 "context": self.context}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Retrieved:
-        return cls(data["variable"], data["collection"], data["index"], data["query"],
-                   data["k"], data.get("where"), data["embedder"],
-                   tuple(data.get("hits", ())), data.get("context", ""))
-
-
-def rank_of(expected: Sequence[str], retrieved: Sequence[Retrieved]) -> int | None:
-    """The rank of the first expected chunk among those retrieved (None: none was)."""
-    wanted = set(expected)
-    for item in retrieved:
-        for hit in item.hits:
-            if hit["id"] in wanted:
-                return int(hit["rank"])
-    return None
 
 
 @dataclass
@@ -225,6 +202,21 @@ class Retriever:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def retriever_for(variants: Sequence[Any], settings: Settings,
+                  base: Path | None = None) -> Iterator[Retriever | None]:
+    """A retriever when some variant binds variables to an index (None otherwise), closed
+    when the block ends."""
+    if not any(v.retrieval for v in variants):
+        yield None
+        return
+    retriever = Retriever(settings, base if base is not None else Path.cwd())
+    try:
+        yield retriever
+    finally:
+        retriever.close()
 
 
 def parse_bindings(data: Any, where: str) -> tuple[Binding, ...]:
