@@ -103,6 +103,13 @@ async def test_a_folder_that_is_not_an_index_is_said_and_the_app_goes_on(tmp_pat
                     and "cannot open" in str(app.screen.query_one("#status").render()))
         await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ == "PromptsScreen")
+        # HOST:PORT is a Chroma server: one that is down is said the same way.
+        await pilot.press("f6")
+        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await pilot.press(*"127.0.0.1:1", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "RagScreen"
+                    and "cannot open 127.0.0.1:1" in str(app.screen.query_one("#status").render()))
+        assert app.screen.target.host == "127.0.0.1" and app.screen.target.port == 1
 
 
 @needs_model
