@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from workbench.domain import Ref, check_label
 from workbench.errors import NotFoundError, ValidationError
 from workbench.storage.db import Store
+from workbench.storage.outbox import enqueue
 from workbench.storage.models import Approval, LabelEvent, LabelRule, Prompt, PromptVersion, utcnow
 from workbench.storage.repo import APPROVED, _resolve, _retrying, _set_label_once, as_utc
 
@@ -59,9 +60,11 @@ def approve(store: Store, ref: Ref, *, actor: str, comment: str) -> ApprovalInfo
         assert prompt.id is not None
         moved = _set_label_once(session, ref, APPROVED, actor, comment)
         if moved is None:  # already there: the label stays, the approval is recorded
-            session.add(Approval(prompt_id=prompt.id, version_id=version.id, approver=actor,
-                                 comment=comment, at=utcnow()))
+            row = Approval(prompt_id=prompt.id, version_id=version.id, approver=actor,
+                           comment=comment, at=utcnow())
+            session.add(row)
             session.flush()
+            enqueue(session, "approval", row.id)
         latest = session.exec(
             select(Approval).where(Approval.version_id == version.id)
             .order_by(col(Approval.id).desc()).limit(1)

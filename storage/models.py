@@ -302,3 +302,31 @@ class Judgement(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     raw: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = _when()
+
+
+class Outbox(SQLModel, table=True):
+    """A local change waiting to be pushed to the registry (written in the change's own
+    transaction; removed once the registry has it)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_key", "kind", "key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    """``version``, ``label`` (a label event), ``approval``, ``rubric`` or ``dataset``."""
+    key: str = Field(sa_column=Column(String(64), nullable=False))
+    """The version or rubric version id, the event's or approval's id, the dataset's name."""
+    state: str = Field(default="waiting", sa_column=Column(String(16), nullable=False))
+    """``waiting``, or ``conflict`` (the registry refused it; ``detail`` says why)."""
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()
+
+
+class SyncState(SQLModel, table=True):
+    """What this store knows of its registry: its identity, pull cursors, this store's own
+    identity when others use it as their registry."""
+
+    __tablename__ = "sync_state"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: str = Field(sa_column=Column(Text, nullable=False))

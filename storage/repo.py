@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
+from workbench.storage.outbox import enqueue
 from workbench.storage.models import (
     Approval,
     Label,
@@ -138,6 +139,7 @@ def _commit_once(session: Session, draft: Draft, message: str, author: str) -> C
     )
     session.add(version)
     session.flush()
+    enqueue(session, "version", version.id)
     return CommitResult(_info(session, prompt, version), created=True)
 
 
@@ -337,8 +339,11 @@ def _set_label_once(session: Session, ref: Ref, label: str, actor: str,
         return None
     now = utcnow()
     if label == APPROVED:
-        session.add(Approval(prompt_id=prompt.id, version_id=version.id, approver=actor,
-                             comment=comment, at=now))
+        approval = Approval(prompt_id=prompt.id, version_id=version.id, approver=actor,
+                            comment=comment, at=now)
+        session.add(approval)
+        session.flush()
+        enqueue(session, "approval", approval.id)
     else:
         rule = session.get(LabelRule, label)
         if rule is not None and rule.requires == "approval":
@@ -358,17 +363,17 @@ def _set_label_once(session: Session, ref: Ref, label: str, actor: str,
         )
     else:
         existing.version_id, existing.moved_by, existing.moved_at = version.id, actor, now
-    session.add(
-        LabelEvent(
-            prompt_id=prompt.id,
-            label=label,
-            from_version_id=from_id,
-            to_version_id=version.id,
-            actor=actor,
-            at=now,
-        )
+    event = LabelEvent(
+        prompt_id=prompt.id,
+        label=label,
+        from_version_id=from_id,
+        to_version_id=version.id,
+        actor=actor,
+        at=now,
     )
+    session.add(event)
     session.flush()
+    enqueue(session, "label", event.id)
     return _move(session, prompt.name, label, from_id, version.id, actor, now)
 
 
@@ -500,6 +505,7 @@ def _import_one(session: Session, data: ImportedPrompt) -> tuple[int, int]:
             )
         )
         session.flush()
+        enqueue(session, "version", version.id)
         added += 1
     _import_approvals(session, prompt.id, data)  # first: they decide where guarded labels go
     events = _import_label_history(session, prompt.id, data)
@@ -513,10 +519,12 @@ def _import_approvals(session: Session, prompt_id: int, data: ImportedPrompt) ->
     }
     for approval in data.approvals:
         if (approval.version_id, approval.approver, as_utc(approval.at)) not in known:
-            session.add(Approval(prompt_id=prompt_id, version_id=approval.version_id,
-                                 approver=approval.approver, comment=approval.comment,
-                                 at=as_utc(approval.at)))
-    session.flush()
+            row = Approval(prompt_id=prompt_id, version_id=approval.version_id,
+                           approver=approval.approver, comment=approval.comment,
+                           at=as_utc(approval.at))
+            session.add(row)
+            session.flush()
+            enqueue(session, "approval", row.id)
 
 
 def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt) -> int:
@@ -533,18 +541,18 @@ def _import_label_history(session: Session, prompt_id: int, data: ImportedPrompt
     for move in data.label_history:
         if (move.label, move.to_id, as_utc(move.at)) in known:
             continue
-        session.add(
-            LabelEvent(
-                prompt_id=prompt_id,
-                label=move.label,
-                from_version_id=move.from_id,
-                to_version_id=move.to_id,
-                actor=move.actor,
-                at=as_utc(move.at),
-            )
+        event = LabelEvent(
+            prompt_id=prompt_id,
+            label=move.label,
+            from_version_id=move.from_id,
+            to_version_id=move.to_id,
+            actor=move.actor,
+            at=as_utc(move.at),
         )
+        session.add(event)
+        session.flush()
+        enqueue(session, "label", event.id)
         added += 1
-    session.flush()
     newest: dict[str, LabelEvent] = {}
     for event in session.exec(
         select(LabelEvent)

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from workbench.errors import NotFoundError, ValidationError
 from workbench.rubrics import Rubric
 from workbench.storage.db import Store
+from workbench.storage.outbox import enqueue
 from workbench.storage.models import Judgement, RubricVersion, Score, utcnow
 from workbench.storage.repo import as_utc
 
@@ -67,6 +68,7 @@ def commit_rubric(store: Store, rubric: Rubric, *, message: str, author: str) ->
         )
         session.add(row)
         session.flush()
+        enqueue(session, "rubric", row.id)
         return _info(row), True
 
 

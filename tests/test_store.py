@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -174,12 +175,29 @@ def test_old_database_is_upgraded_keeping_data(db_url: str) -> None:
     old = Store(db_url)
     upgrade(old, "0001_prompts")
     assert current_revision(old) == "0001_prompts"
-    repo.commit(old, draft(), message="made before datasets existed", author="ada")
+    content = draft().content
+    data = content.canonical()
+    with old.engine.begin() as conn:  # today's code expects today's tables: write it plainly
+        conn.execute(text("INSERT INTO prompt (name, description, tags, created_at) "
+                          "VALUES ('greet', '', '[]', '2026-01-01 00:00:00+00:00')"))
+        conn.execute(
+            text("INSERT INTO prompt_version (id, prompt_id, number, parent_id, content_hash, "
+                 "messages, params, variables, message, author, created_at) VALUES (:id, 1, 1, "
+                 "NULL, :hash, :messages, :params, :variables, 'made before datasets existed', "
+                 "'ada', '2026-01-01 00:00:00+00:00')"),
+            {"id": version_id("greet", None, content.content_hash()), "hash": content.content_hash(),
+             "messages": json.dumps(data["messages"]), "params": json.dumps(data["params"]),
+             "variables": json.dumps(data["variables"])})
     old.close()
     store = open_store(db_url)
     assert current_revision(store) == HEAD_REVISION
     assert repo.resolve(store, parse_ref("greet@1")).message == "made before datasets existed"
     save_dataset(store, "later", [Case({"a": 1})])
+    from workbench.storage.outbox import pending
+
+    # What existed before sync did waits to be pushed, like anything made since.
+    assert pending(store).waiting == {"version": 1, "rubric": 0, "dataset": 1, "approval": 0,
+                                      "label": 0}
     store.close()
 
 

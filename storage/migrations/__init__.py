@@ -4,4 +4,4 @@ from __future__ import annotations
 
 # The newest revision. Opening a store compares the database's revision with this and
 # imports Alembic only when they differ (a test checks it matches the scripts' head).
-HEAD_REVISION = "0008_approvals"
+HEAD_REVISION = "0009_sync"

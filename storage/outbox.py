@@ -1,0 +1,71 @@
+"""The outbox: local changes waiting for the registry, written in each change's own
+transaction (a crash never leaves a change without its outbox row), and what this store
+knows of its registry (``sync_state``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from workbench.storage.db import Store
+from workbench.storage.models import Outbox, SyncState, utcnow
+
+KINDS = ("version", "rubric", "dataset", "approval", "label")
+WAITING, CONFLICT = "waiting", "conflict"
+REGISTRY_ID = "registry_id"
+"""The key under which ``sync_state`` holds the identity of the registry this store syncs
+with: once set, versions that wait in the outbox have provisional numbers."""
+
+
+def enqueue(session: Session, kind: str, key: object) -> None:
+    """Queue a change for the registry (call inside the change's transaction, after a
+    flush gave the row its id)."""
+    session.add(Outbox(kind=kind, key=str(key), state=WAITING, detail="", created_at=utcnow()))
+
+
+def enqueue_dataset(session: Session, name: str) -> None:
+    """Queue a dataset (once: a dataset is pushed whole, as it is when pushed)."""
+    waiting = session.exec(select(Outbox.id).where(
+        Outbox.kind == "dataset", Outbox.key == name, Outbox.state == WAITING)).first()
+    if waiting is None:
+        enqueue(session, "dataset", name)
+
+
+def linked(session: Session) -> bool:
+    """Whether this store has synced with a registry (provisional numbers mean something)."""
+    return session.get(SyncState, REGISTRY_ID) is not None
+
+
+def provisional_ids(session: Session, ids: list[str], kind: str = "version") -> set[str]:
+    """Which of ``ids`` have a provisional number (linked, and still waiting to be pushed)."""
+    if not ids or not linked(session):
+        return set()
+    return set(session.exec(select(Outbox.key).where(
+        Outbox.kind == kind, col(Outbox.key).in_(ids))).all())
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What waits to be pushed, by kind, and the conflicts to resolve."""
+
+    waiting: dict[str, int]
+    conflicts: list[str]
+
+    @property
+    def total(self) -> int:
+        return sum(self.waiting.values())
+
+
+def pending(store: Store) -> Pending:
+    """What the outbox holds (works offline)."""
+    with store.read() as session:
+        counts = Counter({kind: n for kind, n in session.exec(
+            select(Outbox.kind, func.count()).where(Outbox.state == WAITING)
+            .group_by(col(Outbox.kind)))})
+        conflicts = list(session.exec(select(Outbox.detail).where(Outbox.state == CONFLICT)
+                                      .order_by(col(Outbox.id))).all())
+    return Pending({kind: counts.get(kind, 0) for kind in KINDS}, conflicts)
