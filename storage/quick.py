@@ -50,11 +50,18 @@ class VersionInfo:
     author: str
     created_at: datetime
     labels: tuple[str, ...] = ()
+    provisional: bool = False
+    """Made here and not yet in the registry: its number may still change when pushed."""
 
     @property
     def ref(self) -> str:
         """``NAME@N``."""
         return f"{self.prompt}@{self.number}"
+
+    @property
+    def shown(self) -> str:
+        """The number as people see it: ``~4`` while provisional."""
+        return f"~{self.number}" if self.provisional else str(self.number)
 
 
 def _when(value: str) -> datetime:
@@ -137,6 +144,11 @@ def log_quick(url: str, name: str, timeout_s: float = 10.0) -> list[VersionInfo]
                 "SELECT number, id, parent_id, content_hash, messages, params, variables,"
                 " message, author, created_at FROM prompt_version WHERE prompt_id = ?"
                 " ORDER BY number DESC", found).fetchall()
+            provisional: set[str] = set()
+            if con.execute("SELECT 1 FROM sync_state WHERE key = 'registry_id'").fetchone():
+                provisional = {key for (key,) in con.execute(
+                    "SELECT o.key FROM outbox o JOIN prompt_version v ON v.id = o.key"
+                    " WHERE o.kind = 'version' AND v.prompt_id = ?", found)}
         except sqlite3.Error:
             return None
     from workbench.domain import LATEST, PromptContent
@@ -150,6 +162,7 @@ def log_quick(url: str, name: str, timeout_s: float = 10.0) -> list[VersionInfo]
                 "variables": json.loads(variables)}),
             message=message, author=author, created_at=_when(created),
             labels=((LATEST,) if number == latest else ()) + tuple(labels.get(vid, [])),
+            provisional=vid in provisional,
         )
         for (number, vid, parent, content_hash, messages, params, variables, message, author,
              created) in rows

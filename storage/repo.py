@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
-from workbench.storage.outbox import enqueue
+from workbench.storage.outbox import enqueue, provisional_ids
 from workbench.storage.models import (
     Approval,
     Label,
@@ -180,6 +180,7 @@ def _info(
     version: PromptVersion,
     labels: dict[str, list[str]] | None = None,
     latest_number: int | None = None,
+    provisional: set[str] | None = None,
 ) -> VersionInfo:
     assert prompt.id is not None
     if labels is None:
@@ -187,6 +188,8 @@ def _info(
     if latest_number is None:
         latest = _latest(session, prompt.id)
         latest_number = latest.number if latest else version.number
+    if provisional is None:
+        provisional = provisional_ids(session, [version.id])
     names = list(labels.get(version.id, []))
     if version.number == latest_number:
         names.insert(0, LATEST)
@@ -201,6 +204,7 @@ def _info(
         author=version.author,
         created_at=as_utc(version.created_at),
         labels=tuple(names),
+        provisional=version.id in provisional,
     )
 
 
@@ -255,7 +259,8 @@ def log(store: Store, name: str) -> list[VersionInfo]:
             .order_by(col(PromptVersion.number).desc())
         ).all()
         latest = versions[0].number if versions else 0
-        return [_info(session, prompt, v, labels, latest) for v in versions]
+        waiting = provisional_ids(session, [v.id for v in versions])
+        return [_info(session, prompt, v, labels, latest, waiting) for v in versions]
 
 
 def list_prompts(store: Store, search: str | None = None) -> list[PromptInfo]:

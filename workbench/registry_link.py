@@ -146,3 +146,74 @@ def status(local: Store, url: str) -> Status:
                   sorted(ref for vid, ref in mine.items() if vid not in theirs),
                   sorted(ref for vid, ref in theirs.items() if vid not in mine),
                   differ)
+
+
+def open_registry(settings: Settings) -> Store:
+    """The configured registry, opened (and brought to this version's schema).
+
+    Raises:
+        WorkbenchError: no registry is configured.
+        RegistryUnavailable: it cannot be reached.
+    """
+    from workbench.errors import StoreError
+    from workbench.storage.db import open_store
+    from workbench.storage.sync import RegistryUnavailable
+
+    url = registry_url(settings)
+    try:
+        return open_store(url)
+    except StoreError as exc:
+        raise RegistryUnavailable(f"{exc}; what waits in the outbox stays there, safe") from None
+
+
+def resolve(local: Store, registry: Store, target: str, label: str | None, *, mine: bool,
+            actor: str, dataset: bool = False) -> str:
+    """Settle a conflict: ``mine`` moves the label to our version again (or sends our
+    dataset again) on top of the registry's, then pushes; otherwise keeps theirs. Returns
+    what was done.
+
+    Raises:
+        NotFoundError: no such conflict.
+    """
+    from sqlalchemy import String, cast, delete, insert, select, update
+
+    from workbench.domain import Ref
+    from workbench.errors import NotFoundError
+    from workbench.storage import repo
+    from workbench.storage.models import utcnow
+    from workbench.storage.outbox import CONFLICT, WAITING
+    from workbench.storage.sync import D, E, O, P, V
+    from workbench.storage.sync_pull import pull
+    from workbench.storage.sync_push import push
+
+    with local.errors(), local.writer.begin() as connection:
+        if dataset:
+            rows = connection.execute(select(O.c.id, O.c.key).where(
+                O.c.kind == "dataset", O.c.key == target, O.c.state == CONFLICT)).all()
+        else:
+            rows = connection.execute(
+                select(O.c.id, E.c.to_version_id).join(E, O.c.key == cast(E.c.id, String))
+                .join(P, P.c.id == E.c.prompt_id)
+                .where(O.c.kind == "label", O.c.state == CONFLICT, P.c.name == target,
+                       E.c.label == label).order_by(O.c.id)).all()
+        what = f"dataset {target}" if dataset else f"{target}:{label}"
+        if not rows:
+            raise NotFoundError(f"no conflict on {what} (see `workbench registry status`)")
+        connection.execute(delete(O).where(O.c.id.in_([r[0] for r in rows])))
+        wanted = rows[-1][1]
+        if dataset and mine:  # ours becomes the newest change, sent again
+            connection.execute(update(D).where(D.c.name == target).values(updated_at=utcnow()))
+            connection.execute(insert(O).values(kind="dataset", key=target, state=WAITING,
+                                                detail="", created_at=utcnow()))
+        number = None if dataset else connection.execute(
+            select(V.c.number).where(V.c.id == wanted)).scalar_one()
+    pull(local, registry)  # their pointer (or dataset) here
+    if not mine:
+        return f"{what}: kept the registry's"
+    if not dataset:
+        repo.set_label(local, Ref(name=target, number=number), label or "", actor=actor,
+                       comment="conflict resolved: kept mine")
+    report = push(local, registry)
+    if report.conflicts:
+        return f"{what}: sent again, and refused again: {report.conflicts[-1]}"
+    return f"{what}: yours is in the registry now"

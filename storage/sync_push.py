@@ -1,0 +1,340 @@
+"""Push: pull first, then send the outbox to the registry in batches.
+
+Each batch is one registry transaction; this store clears the batch (and settles its
+versions' numbers) only after the registry committed it. Should this store never hear
+back (a crash, a lost connection after the commit), the next push sends the batch again
+and the registry recognises every item: versions and rubric versions by id, approvals and
+label moves by what they say.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+
+from workbench.storage.db import Store
+from workbench.storage.outbox import CONFLICT, WAITING
+from workbench.storage.repo import APPROVED, as_utc
+from workbench.storage.sync import (
+    RV,
+    A,
+    C,
+    D,
+    E,
+    L,
+    O,
+    P,
+    R,
+    V,
+    SyncReport,
+    approval_key,
+    chunks,
+    insert_ignore,
+    local_versions,
+    place,
+    reaching,
+    waiting_count,
+)
+from workbench.storage.sync_pull import RUBRIC_COLUMNS, VERSION_COLUMNS, pull
+
+BATCH = 500
+after_registry_commit: Callable[[], None] | None = None
+"""Tests set this to play a crash between the registry's commit and this store's."""
+
+
+@dataclass
+class Batch:
+    """One batch of the outbox, with the rows it names (read from this store)."""
+
+    items: list[Any]
+    prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rubrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What the registry made of a batch."""
+
+    numbers: dict[str, int] = field(default_factory=dict)
+    """Version and rubric version id -> the registry's number."""
+    conflicts: dict[int, str] = field(default_factory=dict)
+    """Outbox id -> why the registry refused it."""
+
+
+def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
+    """Pull, then send every waiting change to the registry.
+
+    Raises:
+        RegistryUnavailable: the registry cannot be reached (what was not sent still waits).
+    """
+    before = _provisional_numbers(local)
+    report = pull(local, registry)
+    last = 0
+    while True:
+        with local.errors(), local.engine.connect() as connection:
+            items = connection.execute(
+                select(O).where(O.c.state == WAITING, O.c.id > last).order_by(O.c.id).limit(batch)
+            ).all()
+            if not items:
+                break
+            last = items[-1].id
+            work = gather(connection, items)
+        with reaching(registry, local):
+            with registry.writer.begin() as connection:
+                outcome = send(connection, work)
+        if after_registry_commit is not None:
+            after_registry_commit()
+        with local.errors(), local.writer.begin() as connection:
+            settle(connection, work, outcome, report)
+    if report.conflicts:  # show the registry's side here (the conflicts say what was ours)
+        pull(local, registry)
+    report.waiting = waiting_count(local)
+    after = _provisional_numbers(local, list(before))
+    report.numbered = [
+        f"{name}@{'~' if vid in after.get('waiting', {}) else ''}{after[vid][1]} (was ~{number})"
+        for vid, (name, number) in before.items() if vid in after and after[vid][1] != number]
+    return report
+
+
+def _provisional_numbers(local: Store, ids: list[str] | None = None) -> dict[str, Any]:
+    """``{version id: (prompt, number)}`` of the versions waiting to be pushed (or of
+    ``ids``, then with ``waiting``: those still waiting)."""
+    with local.errors(), local.engine.connect() as connection:
+        waiting = set(connection.execute(
+            select(O.c.key).where(O.c.kind == "version")).scalars())
+        query = select(V.c.id, P.c.name, V.c.number).join(P, P.c.id == V.c.prompt_id)
+        found: dict[str, Any] = {}
+        for part in chunks(sorted(waiting) if ids is None else ids):
+            found.update({vid: (name, number) for vid, name, number in
+                          connection.execute(query.where(V.c.id.in_(part)))})
+    if ids is not None:
+        found["waiting"] = {vid: True for vid in ids if vid in waiting}
+    return found
+
+
+def gather(connection: Connection, items: list[Any]) -> Batch:
+    work = Batch(items)
+    keys: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        keys[item.kind].append(item.key)
+    names = {pid: name for pid, name in connection.execute(select(P.c.id, P.c.name))}
+    for part in chunks(keys["version"]):
+        for row in connection.execute(select(V).where(V.c.id.in_(part))):
+            work.versions[row.id] = {**{c: getattr(row, c) for c in VERSION_COLUMNS},
+                                     "prompt": names[row.prompt_id]}
+    for part in chunks(keys["rubric"]):
+        for row in connection.execute(select(RV).where(RV.c.id.in_(part))):
+            work.rubrics[row.id] = {c: getattr(row, c) for c in RUBRIC_COLUMNS}
+    for part in chunks([int(k) for k in keys["approval"]]):
+        for row in connection.execute(select(A).where(A.c.id.in_(part))):
+            work.approvals[str(row.id)] = {**row._asdict(), "prompt": names[row.prompt_id]}
+    for part in chunks([int(k) for k in keys["label"]]):
+        for row in connection.execute(select(E).where(E.c.id.in_(part))):
+            work.events[str(row.id)] = {**row._asdict(), "prompt": names[row.prompt_id]}
+    for name in keys["dataset"]:
+        row = connection.execute(select(D).where(D.c.name == name)).first()
+        if row is not None:
+            cases = connection.execute(select(C).where(C.c.dataset_id == row.id)
+                                       .order_by(C.c.position)).all()
+            work.datasets[name] = {**row._asdict(), "cases": [c._asdict() for c in cases]}
+    wanted = {r["prompt"] for r in (*work.versions.values(), *work.approvals.values(),
+                                    *work.events.values())}
+    for row in connection.execute(select(P).where(P.c.name.in_(sorted(wanted)))):
+        work.prompts[row.name] = {"description": row.description, "tags": row.tags,
+                                  "created_at": row.created_at}
+    return work
+
+
+def send(connection: Connection, work: Batch) -> Outcome:
+    """Apply a batch in the registry (inside its transaction)."""
+    outcome = Outcome()
+    ids = _lock_prompts(connection, work)
+    _versions(connection, work, ids, outcome)
+    _rubrics(connection, work, outcome)
+    _approvals(connection, work, ids)
+    for item in work.items:
+        if item.kind == "label" and item.key in work.events:
+            problem = _move_label(connection, work.events[item.key], ids)
+            if problem:
+                outcome.conflicts[item.id] = problem
+        elif item.kind == "dataset" and item.key in work.datasets:
+            problem = _dataset(connection, work.datasets[item.key])
+            if problem:
+                outcome.conflicts[item.id] = problem
+    return outcome
+
+
+def _lock_prompts(connection: Connection, work: Batch) -> dict[str, int]:
+    """Create the batch's prompts where missing and lock them, in name order (two pushers
+    then never wait on each other in a circle)."""
+    names = sorted(work.prompts)
+    if not names:
+        return {}
+    connection.execute(insert_ignore(connection, P),
+                       [{"name": name, **work.prompts[name]} for name in names])
+    return {name: pid for pid, name in connection.execute(
+        select(P.c.id, P.c.name).where(P.c.name.in_(names)).order_by(P.c.name).with_for_update())}
+
+
+def _versions(connection: Connection, work: Batch, ids: dict[str, int], outcome: Outcome) -> None:
+    if not work.versions:
+        return
+    for part in chunks(list(work.versions)):
+        outcome.numbers.update(connection.execute(
+            select(V.c.id, V.c.number).where(V.c.id.in_(part))).all())
+    tops = dict(connection.execute(
+        select(V.c.prompt_id, func.max(V.c.number)).where(V.c.prompt_id.in_(list(ids.values())))
+        .group_by(V.c.prompt_id)).all())
+    rows = []
+    for item in work.items:  # in the order they were made: parents first
+        row = work.versions.get(item.key) if item.kind == "version" else None
+        if row is None or row["id"] in outcome.numbers:
+            continue
+        pid = ids[row["prompt"]]
+        tops[pid] = tops.get(pid, 0) + 1
+        outcome.numbers[row["id"]] = tops[pid]
+        rows.append({**{c: row[c] for c in VERSION_COLUMNS}, "prompt_id": pid, "number": tops[pid]})
+    if rows:
+        connection.execute(insert(V), rows)
+
+
+def _rubrics(connection: Connection, work: Batch, outcome: Outcome) -> None:
+    for name in sorted({r["name"] for r in work.rubrics.values()}):
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                               {"k": f"rubric:{name}"})
+        mine = [r for r in work.rubrics.values() if r["name"] == name]
+        outcome.numbers.update(connection.execute(select(RV.c.id, RV.c.number).where(
+            RV.c.id.in_([r["id"] for r in mine]))).all())
+        top = connection.execute(select(func.max(RV.c.number)).where(RV.c.name == name)).scalar() or 0
+        rows = []
+        for row in sorted(mine, key=lambda r: r["number"]):
+            if row["id"] not in outcome.numbers:
+                top += 1
+                outcome.numbers[row["id"]] = top
+                rows.append({**row, "number": top})
+        if rows:
+            connection.execute(insert(RV), rows)
+
+
+def _approvals(connection: Connection, work: Batch, ids: dict[str, int]) -> None:
+    if not work.approvals:
+        return
+    versions = sorted({a["version_id"] for a in work.approvals.values()})
+    known = set()
+    for part in chunks(versions):
+        known |= {approval_key(*row) for row in connection.execute(
+            select(A.c.version_id, A.c.approver, A.c.at).where(A.c.version_id.in_(part)))}
+    rows = [{"prompt_id": ids[a["prompt"]], "version_id": a["version_id"], "approver": a["approver"],
+             "comment": a["comment"], "at": a["at"]}
+            for a in work.approvals.values()
+            if approval_key(a["version_id"], a["approver"], a["at"]) not in known]
+    if rows:
+        connection.execute(insert(A), rows)
+
+
+def _number(connection: Connection, version_id: str | None) -> str:
+    if version_id is None:
+        return "nowhere"
+    number = connection.execute(select(V.c.number).where(V.c.id == version_id)).scalar()
+    return f"@{number}" if number is not None else f"version {version_id[:12]}"
+
+
+def _move_label(connection: Connection, event: dict[str, Any], ids: dict[str, int]) -> str:
+    """Compare-and-set: move the label only where it still points where ours did. Returns
+    why not, or "" when it moved (or had already: a retry)."""
+    pid, label, name = ids[event["prompt"]], event["label"], event["prompt"]
+    current = connection.execute(select(L).where(L.c.prompt_id == pid, L.c.name == label)
+                                 .with_for_update()).first()
+    already = connection.execute(select(E.c.at).where(
+        E.c.prompt_id == pid, E.c.label == label, E.c.to_version_id == event["to_version_id"],
+        E.c.actor == event["actor"])).scalars()
+    if any(as_utc(at) == as_utc(event["at"]) for at in already):
+        return ""  # sent before; the acknowledgement was lost
+    there = current.version_id if current is not None else None
+    if there != event["from_version_id"]:
+        who = f" (moved by {current.moved_by} at {as_utc(current.moved_at):%Y-%m-%d %H:%M:%SZ})" \
+            if current is not None else ""
+        return (f"{name}:{label}: you moved it from {_number(connection, event['from_version_id'])} "
+                f"to {_number(connection, event['to_version_id'])}, but the registry has it at "
+                f"{_number(connection, there)}{who}: `workbench registry resolve {name} {label} "
+                "--mine` moves it to yours again, `--theirs` keeps theirs")
+    rule = connection.execute(select(R.c.requires).where(R.c.label == label)).scalar()
+    if label != APPROVED and rule == "approval" and connection.execute(
+            select(A.c.id).where(A.c.version_id == event["to_version_id"]).limit(1)).first() is None:
+        return (f"{name}:{label} is protected in the registry: it may only point to an approved "
+                f"version, and {_number(connection, event['to_version_id'])} has no approval there")
+    values = {"version_id": event["to_version_id"], "moved_by": event["actor"],
+              "moved_at": event["at"]}
+    if current is None:
+        connection.execute(insert(L).values(prompt_id=pid, name=label, **values))
+    else:
+        connection.execute(update(L).where(L.c.prompt_id == pid, L.c.name == label).values(**values))
+    connection.execute(insert(E).values(
+        prompt_id=pid, label=label, from_version_id=event["from_version_id"],
+        to_version_id=event["to_version_id"], actor=event["actor"], at=event["at"]))
+    return ""
+
+
+def _dataset(connection: Connection, data: dict[str, Any]) -> str:
+    """Replace the registry's dataset with ours, unless theirs changed after ours."""
+    row = connection.execute(select(D).where(D.c.name == data["name"]).with_for_update()).first()
+    values = {k: data[k] for k in ("description", "source", "created_at", "updated_at")}
+    if row is not None and as_utc(row.updated_at) > as_utc(data["updated_at"]):
+        return (f"dataset {data['name']}: replaced in the registry at "
+                f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%SZ}, after your change: `workbench "
+                f"registry resolve {data['name']} --dataset --mine` sends yours, `--theirs` "
+                "takes theirs")
+    if row is None:
+        dataset_id = connection.execute(insert(D).values(name=data["name"], **values)).inserted_primary_key[0]
+    else:
+        dataset_id = row.id
+        connection.execute(update(D).where(D.c.id == row.id).values(**values))
+        connection.execute(delete(C).where(C.c.dataset_id == row.id))
+    cases = [{"dataset_id": dataset_id, "position": c["position"], "vars": c["vars"],
+              "expected": c["expected"], "metadata": c["metadata"]} for c in data["cases"]]
+    if cases:
+        connection.execute(insert(C), cases)
+    return ""
+
+
+def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncReport) -> None:
+    """After the registry committed a batch: take its numbers, clear what it has, mark what
+    it refused."""
+    pids = {name: pid for pid, name in connection.execute(select(P.c.id, P.c.name))}
+    by_prompt: dict[str, dict[str, int]] = defaultdict(dict)
+    for vid, row in work.versions.items():
+        by_prompt[row["prompt"]][vid] = outcome.numbers[vid]
+    rows = local_versions(connection, "version", [pids[name] for name in by_prompt])
+    for name, final in sorted(by_prompt.items()):
+        report.numbered += place(connection, "version", rows[pids[name]], final, [], name)
+    by_rubric: dict[str, dict[str, int]] = defaultdict(dict)
+    for rid, row in work.rubrics.items():
+        by_rubric[row["name"]][rid] = outcome.numbers[rid]
+    rubric_rows = local_versions(connection, "rubric", sorted(by_rubric))
+    for name, final in sorted(by_rubric.items()):
+        report.numbered += place(connection, "rubric", rubric_rows[name], final, [], f"rubric {name}")
+    done = [item.id for item in work.items
+            if item.kind not in ("version", "rubric") and item.id not in outcome.conflicts]
+    gone = [item.id for item in work.items if item.kind in ("version", "rubric")
+            and item.key not in work.versions and item.key not in work.rubrics]
+    for part in chunks(done + gone):
+        connection.execute(delete(O).where(O.c.id.in_(part)))
+    if outcome.conflicts:
+        connection.execute(update(O).where(O.c.id == bindparam("b_id"))
+                           .values(state=CONFLICT, detail=bindparam("b_detail")),
+                           [{"b_id": k, "b_detail": v} for k, v in outcome.conflicts.items()])
+    kinds = {"version": "versions", "rubric": "rubrics", "approval": "approvals",
+             "label": "label moves", "dataset": "datasets"}
+    for item in work.items:
+        if item.id not in outcome.conflicts:
+            report.pushed[kinds[item.kind]] += 1
+    report.conflicts += list(outcome.conflicts.values())

@@ -1,0 +1,271 @@
+"""Push and pull between local stores (SQLite files) and a registry (the fixture's real
+PostgreSQL), checked through the API and with SQL on the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from workbench.domain import Message, PromptContent, Ref, parse_ref
+from workbench.errors import StoreConflictError
+from workbench.storage import repo
+from workbench.storage.approvals import approve, audit, protect
+from workbench.storage.datasets import Case, get_dataset, save_dataset
+from workbench.storage.db import Store, open_store
+from workbench.storage.outbox import pending
+from workbench.storage.sync import RegistryUnavailable
+from workbench.storage.sync_pull import pull
+from workbench.storage.sync_push import push
+
+
+def commit(store: Store, name: str, body: str, author: str = "ada") -> repo.VersionInfo:
+    content = PromptContent(messages=(Message(role="user", content=body),))
+    return repo.commit(store, repo.Draft(name=name, content=content), message=body,
+                       author=author).version
+
+
+@pytest.fixture
+def registry(postgres_url: str):
+    opened = open_store(postgres_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def ada(tmp_path: Path):
+    opened = open_store(f"sqlite:///{tmp_path / 'ada.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def bob(tmp_path: Path):
+    opened = open_store(f"sqlite:///{tmp_path / 'bob.db'}")
+    yield opened
+    opened.close()
+
+
+def numbering(store: Store, name: str) -> dict[str, int]:
+    """Version id -> number, as the store shows it."""
+    return {v.id: v.number for v in repo.log(store, name)}
+
+
+def registry_rows(registry: Store, name: str) -> list[tuple[int, str]]:
+    with registry.engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(
+            "SELECT v.number, v.id FROM prompt_version v JOIN prompt p ON p.id = v.prompt_id "
+            "WHERE p.name = :n ORDER BY v.number"), {"n": name})]
+
+
+def test_push_then_pull_gives_the_same_versions_and_labels(ada: Store, bob: Store,
+                                                           registry: Store) -> None:
+    commit(ada, "greet", "one")
+    commit(ada, "greet", "two")
+    repo.set_label(ada, parse_ref("greet@1"), "production", actor="ada")
+    approve(ada, parse_ref("greet@2"), actor="ada", comment="reads well")
+    save_dataset(ada, "cases", [Case({"name": "Ada"}), Case({"name": "Bob"}, expected="hi")])
+    report = push(ada, registry)
+    assert report.pushed["versions"] == 2 and report.waiting == 0 and not report.conflicts
+    assert pending(ada).total == 0
+    assert [n for n, _ in registry_rows(registry, "greet")] == [1, 2]
+
+    pulled = pull(bob, registry)
+    assert pulled.pulled["versions"] == 2 and pulled.pulled["datasets"] == 1
+    assert numbering(bob, "greet") == numbering(ada, "greet")
+    assert repo.resolve(bob, parse_ref("greet:production")).number == 1
+    assert repo.resolve(bob, parse_ref("greet:approved")).number == 2
+    assert [(e.kind, e.label, e.to_number, e.who) for e in audit(bob, "greet")] == \
+        [(e.kind, e.label, e.to_number, e.who) for e in audit(ada, "greet")]
+    assert get_dataset(bob, "cases").cases == get_dataset(ada, "cases").cases
+    # Pulled work is not pushed back, and pulling again changes nothing.
+    assert pending(bob).total == 0
+    again = pull(bob, registry)
+    assert sum(again.pulled.values()) == 0
+
+
+def test_two_people_from_the_same_parent_both_keep_their_versions(ada: Store, bob: Store,
+                                                                 registry: Store) -> None:
+    commit(ada, "greet", "base")
+    push(ada, registry)
+    pull(bob, registry)
+    mine = commit(ada, "greet", "ada's idea")
+    theirs = commit(bob, "greet", "bob's idea")
+    assert mine.parent_id == theirs.parent_id and mine.number == theirs.number == 2
+    assert repo.log(ada, "greet")[0].provisional  # not in the registry yet
+    push(ada, registry)
+    report = push(bob, registry)
+    # Bob's version was ~2; the registry had a 2 already, so his is 3 everywhere.
+    assert report.numbered == ["greet@3 (was ~2)"]
+    pull(ada, registry)
+    assert numbering(ada, "greet") == numbering(bob, "greet")
+    assert numbering(ada, "greet")[mine.id] == 2 and numbering(ada, "greet")[theirs.id] == 3
+    assert [n for n, _ in registry_rows(registry, "greet")] == [1, 2, 3]
+    assert not any(v.provisional for v in repo.log(ada, "greet"))
+
+
+def test_offline_work_waits_and_goes_when_the_registry_is_back(ada: Store, registry: Store,
+                                                               tmp_path: Path) -> None:
+    commit(ada, "greet", "one")
+    unreachable = Store("postgresql+psycopg://nobody@127.0.0.1:9/none")  # nobody answers
+    with pytest.raises(RegistryUnavailable, match="1 change.*wait in the outbox"):
+        push(ada, unreachable)
+    commit(ada, "greet", "two")
+    assert pending(ada).waiting["version"] == 2
+    push(ada, registry)
+    assert [n for n, _ in registry_rows(registry, "greet")] == [1, 2]
+
+
+def test_a_retry_after_a_lost_acknowledgement_creates_no_duplicate(
+        ada: Store, registry: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.storage import sync_push
+
+    commit(ada, "greet", "one")
+    commit(ada, "greet", "two")
+    repo.set_label(ada, parse_ref("greet@2"), "production", actor="ada")
+    approve(ada, parse_ref("greet@2"), actor="ada", comment="ok")
+
+    def lost() -> None:
+        raise ConnectionError("the acknowledgement never came")
+
+    monkeypatch.setattr(sync_push, "after_registry_commit", lost)
+    with pytest.raises(ConnectionError):
+        push(ada, registry)
+    assert pending(ada).total == 5  # nothing cleared here: the registry's answer was lost
+    monkeypatch.setattr(sync_push, "after_registry_commit", None)
+    report = push(ada, registry)
+    assert not report.conflicts and report.waiting == 0
+    with registry.engine.connect() as connection:
+        counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in ("prompt_version", "label_event", "approval")]
+    assert counts == [2, 2, 1]  # production and approved moved once each
+
+
+def test_the_same_label_moved_at_once_gives_one_winner_and_a_named_conflict(
+        ada: Store, bob: Store, registry: Store) -> None:
+    commit(ada, "greet", "one")
+    commit(ada, "greet", "two")
+    commit(ada, "greet", "three")
+    repo.set_label(ada, parse_ref("greet@1"), "production", actor="ada")
+    push(ada, registry)
+    pull(bob, registry)
+    repo.set_label(ada, parse_ref("greet@2"), "production", actor="ada")
+    repo.set_label(bob, parse_ref("greet@3"), "production", actor="bob")
+    assert not push(ada, registry).conflicts
+    report = push(bob, registry)
+    assert report.conflicts == [report.conflicts[0]]
+    assert "greet:production" in report.conflicts[0]
+    assert "from @1 to @3" in report.conflicts[0] and "registry has it at @2" in report.conflicts[0]
+    assert "moved by ada" in report.conflicts[0]
+    assert pending(bob).conflicts == report.conflicts
+    with registry.engine.connect() as connection:  # ada's move stands, nothing overwritten
+        assert connection.execute(text(
+            "SELECT v.number FROM label l JOIN prompt_version v ON v.id = l.version_id "
+            "WHERE l.name = 'production'")).scalar() == 2
+    # Bob's store now shows the registry's pointer; his move is still on record.
+    assert repo.resolve(bob, parse_ref("greet:production")).number == 2
+    assert [m.to_number for m in repo.label_history(bob, "greet", "production")][-1] in (2, 3)
+
+
+def test_resolving_a_conflict_with_mine_or_theirs(ada: Store, bob: Store, registry: Store) -> None:
+    from workbench.registry_link import resolve
+
+    for body in ("one", "two", "three"):
+        commit(ada, "greet", body)
+    repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
+    push(ada, registry)
+    pull(bob, registry)
+    repo.set_label(ada, parse_ref("greet@2"), "staging", actor="ada")
+    repo.set_label(bob, parse_ref("greet@3"), "staging", actor="bob")
+    push(ada, registry)
+    assert push(bob, registry).conflicts
+    said = resolve(bob, registry, "greet", "staging", mine=True, actor="bob")
+    assert "yours is in the registry" in said
+    assert pending(bob).conflicts == []
+    pull(ada, registry)
+    assert repo.resolve(ada, parse_ref("greet:staging")).number == 3
+    # The other way: keep theirs.
+    repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
+    repo.set_label(bob, parse_ref("greet@2"), "staging", actor="bob")
+    push(ada, registry)
+    assert push(bob, registry).conflicts
+    assert "kept the registry's" in resolve(bob, registry, "greet", "staging", mine=False,
+                                            actor="bob")
+    assert repo.resolve(bob, parse_ref("greet:staging")).number == 1
+    assert pending(bob).total == 0
+
+
+def test_protected_in_the_registry_means_approved_there(ada: Store, registry: Store) -> None:
+    commit(ada, "greet", "one")
+    push(ada, registry)
+    protect(registry, "production", actor="lead")
+    repo.set_label(ada, parse_ref("greet@1"), "production", actor="ada")  # not protected here
+    report = push(ada, registry)
+    assert report.conflicts and "protected in the registry" in report.conflicts[0]
+    # The pull brought the registry's rule here: the next attempt is refused locally.
+    from workbench.storage.approvals import protected
+
+    assert protected(ada) == {"production": "approval"}
+
+
+def test_pull_renumbers_provisional_versions_after_the_registry(ada: Store, bob: Store,
+                                                               registry: Store) -> None:
+    commit(bob, "greet", "bob one")
+    commit(bob, "greet", "bob two")
+    push(bob, registry)
+    offline = [commit(ada, "greet", f"ada {i}") for i in range(3)]
+    assert [v.number for v in offline] == [1, 2, 3]
+    report = pull(ada, registry)
+    assert report.pulled["versions"] == 2
+    shown = {v.id: (v.number, v.provisional) for v in repo.log(ada, "greet")}
+    assert [shown[v.id] for v in offline] == [(3, True), (4, True), (5, True)]
+    push(ada, registry)
+    assert [n for n, _ in registry_rows(registry, "greet")] == [1, 2, 3, 4, 5]
+    assert {v.id: v.number for v in repo.log(ada, "greet")}[offline[0].id] == 3
+
+
+def test_a_final_number_cannot_change_in_any_store(ada: Store, registry: Store) -> None:
+    version = commit(ada, "greet", "one")
+    with ada.engine.begin() as connection:  # still provisional: the sync may renumber it
+        connection.execute(text("UPDATE prompt_version SET number = 7 WHERE id = :i"),
+                           {"i": version.id})
+    push(ada, registry)
+    for store in (ada, registry):
+        with pytest.raises(StoreConflictError, match="immutable|final"), store.write() as s:
+            s.execute(text("UPDATE prompt_version SET number = 9"))
+        with pytest.raises(StoreConflictError, match="immutable"), store.write() as s:
+            s.execute(text("UPDATE prompt_version SET message = 'x'"))
+
+
+def test_rubrics_and_dataset_changes_travel(ada: Store, bob: Store, registry: Store) -> None:
+    from workbench.rubrics import Rubric
+    from workbench.storage.rubrics import commit_rubric, list_rubrics
+
+    rubric = Rubric.model_validate({"name": "tone", "criteria": [
+        {"name": "polite", "description": "1 rude, 5 polite", "scale": "1-5"}]})
+    commit_rubric(ada, rubric, message="first", author="ada")
+    save_dataset(ada, "cases", [Case({"name": "Ada"})])
+    push(ada, registry)
+    pull(bob, registry)
+    assert [r.ref for r in list_rubrics(bob)] == ["tone@1"]
+    save_dataset(bob, "cases", [Case({"name": "Bob"})], replace=True)
+    push(bob, registry)
+    pull(ada, registry)
+    assert get_dataset(ada, "cases").cases == (Case({"name": "Bob"}, None, {}),)
+
+
+def test_a_dataset_replaced_in_the_registry_after_ours_is_a_conflict(ada: Store, bob: Store,
+                                                                    registry: Store) -> None:
+    save_dataset(ada, "cases", [Case({"n": 1})])
+    save_dataset(bob, "cases", [Case({"n": 2})])
+    push(bob, registry)  # bob's is newer than ada's
+    report = push(ada, registry)
+    assert report.conflicts and "dataset cases" in report.conflicts[0]
+    assert get_dataset(ada, "cases").cases[0].vars == {"n": 1}  # ada's kept here
+
+
+def test_status_and_pending_work_offline(ada: Store) -> None:
+    commit(ada, "greet", "one")
+    repo.set_label(ada, Ref(name="greet", number=1), "staging", actor="ada")
+    assert pending(ada).waiting["version"] == 1 and pending(ada).waiting["label"] == 1
