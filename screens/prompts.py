@@ -192,7 +192,7 @@ class PromptsScreen(Screen[None]):
         table.clear()
         for v in versions:
             table.add_row(
-                str(v.number),
+                v.shown,
                 plain(", ".join(v.labels)),
                 plain(v.author),
                 when(v.created_at),

@@ -111,7 +111,8 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        # A registry on a host that drops packets must not hang a push forever.
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"no driver for {redact_url(url)}: install the 'postgres' extra ({exc.name})"

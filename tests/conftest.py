@@ -72,56 +72,84 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PostgresServer:
+    """A real PostgreSQL cluster of its own on 127.0.0.1, that tests may stop and start."""
+
+    def __init__(self) -> None:
+        bindir = _postgres_bindir()
+        if bindir is None:
+            if REQUIRE_POSTGRES:
+                pytest.fail("PostgreSQL binaries (initdb, pg_ctl) not found, and they are required")
+            pytest.skip("no PostgreSQL binaries on this machine")
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            # initdb refuses to run as root: run the server as `postgres` in a folder it owns.
+            shutil.chown(self.root, "postgres", "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = self.root / "data", _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                  "--no-sync")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        try:
+            subprocess.run([*self.prefix, str(self.bindir / tool), *args], check=True,
+                           capture_output=True, text=True, timeout=120)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            log = (self.root / "log").read_text() if (self.root / "log").exists() else ""
+            out = getattr(exc, "stderr", "") or ""
+            pytest.fail(f"PostgreSQL {tool} failed: {exc}\n{out}\n{log}")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off", "start")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m immediate``: every connection cut at once, as in a crash."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+    def close(self) -> None:
+        subprocess.run([*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m",
+                        "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        plain = self.url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"{self.url}/{name}"
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """One real PostgreSQL server on 127.0.0.1 for the whole run; yields its base URL."""
-    bindir = _postgres_bindir()
-    if bindir is None:
-        if REQUIRE_POSTGRES:
-            pytest.fail("PostgreSQL binaries (initdb, pg_ctl) not found, and they are required")
-        pytest.skip("no PostgreSQL binaries on this machine")
-    root = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        # initdb refuses to run as root: run the server as `postgres` in a folder it owns.
-        shutil.chown(root, "postgres", "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server on 127.0.0.1 for the whole run."""
+    server = PostgresServer()
     try:
-        subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-             "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, text=True, timeout=120,
-        )
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
-             "-t", "60", "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start"],
-            check=True, capture_output=True, text=True, timeout=120,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        log = (root / "log").read_text() if (root / "log").exists() else ""
-        out = getattr(exc, "stderr", "") or ""
-        pytest.fail(f"could not start PostgreSQL: {exc}\n{out}\n{log}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True, timeout=60,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A fresh, empty database on the session's server."""
-    import psycopg
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for one test alone (to stop mid-work)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    plain = postgres_server.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{postgres_server}/{name}"
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -269,3 +269,49 @@ def test_status_and_pending_work_offline(ada: Store) -> None:
     commit(ada, "greet", "one")
     repo.set_label(ada, Ref(name="greet", number=1), "staging", actor="ada")
     assert pending(ada).waiting["version"] == 1 and pending(ada).waiting["label"] == 1
+
+
+def test_the_cli_pushes_pulls_shows_provisional_numbers_and_resolves(
+        postgres_url: str, isolated_env: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import cli
+
+    def run(who: str, *args: str, url: str = postgres_url):  # type: ignore[no-untyped-def]
+        env = {"WORKBENCH_DATABASE__URL": f"sqlite:///{tmp_path / who}.db",
+               "WORKBENCH_REGISTRY__URL": url, "WORKBENCH_USER__NAME": who}
+        return CliRunner().invoke(cli, list(args), env=env)
+
+    prompt = tmp_path / "greet.yaml"
+    prompt.write_text("name: greet\nmessages:\n  - role: user\n    content: Hello\n")
+    assert run("ada", "prompts", "commit", str(prompt), "-m", "first").exit_code == 0
+    said = run("ada", "registry", "status")
+    assert "waiting to be pushed: 1 version" in said.output, said.output
+    pushed = run("ada", "registry", "push")
+    assert pushed.exit_code == 0 and "pushed: 1 versions" in pushed.output, pushed.output
+    pulled = run("bob", "registry", "pull")
+    assert "pulled: 1 versions" in pulled.output, pulled.output
+    assert "greet@1" in run("bob", "prompts", "log", "greet").output
+    # A version made after linking is provisional until pushed.
+    prompt.write_text("name: greet\nmessages:\n  - role: user\n    content: Hello there\n")
+    run("ada", "prompts", "commit", str(prompt), "-m", "second")
+    assert "greet@~2" in run("ada", "prompts", "log", "greet").output
+    down = run("ada", "registry", "push", url="postgresql+psycopg://ada:s3cret@127.0.0.1:1/reg")
+    assert down.exit_code == 1 and "cannot be reached" in down.output + down.stderr
+    assert "s3cret" not in down.output + down.stderr
+    assert run("ada", "registry", "push").exit_code == 0
+    assert "greet@2 " in run("ada", "prompts", "log", "greet").output
+    # The same label moved by both: one wins, the other is told and resolves.
+    run("bob", "registry", "pull")
+    run("ada", "prompts", "label", "greet@1", "production")
+    run("ada", "registry", "push")
+    run("bob", "prompts", "label", "greet@2", "production")
+    refused = run("bob", "registry", "push")
+    assert refused.exit_code == 1 and "greet:production" in refused.stderr, refused.output
+    listed = run("bob", "registry", "status", "--json")
+    assert listed.exit_code == 0 and "greet:production" in listed.output
+    settled = run("bob", "registry", "resolve", "greet", "production", "--theirs")
+    assert settled.exit_code == 0 and "kept the registry's" in settled.output, settled.output
+    assert "greet:production" not in run("bob", "registry", "status").output
+    assert "no conflict" in run("bob", "registry", "resolve", "greet", "production",
+                                "--theirs").stderr

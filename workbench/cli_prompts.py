@@ -24,6 +24,7 @@ def _version_json(v: VersionInfo, full: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "prompt": v.prompt,
         "version": v.number,
+        "provisional": v.provisional,
         "id": v.id,
         "parent_id": v.parent_id,
         "content_hash": v.content_hash,
@@ -137,7 +138,9 @@ def show_cmd(state: State, ref: str, as_json: bool, as_yaml: bool) -> None:
         click.echo(to_terminal(dump_prompt_file(version.prompt, version.content)), nl=False)
         return
     labels = ", ".join(version.labels)
-    click.echo(f"{version.ref}  {version.id[:12]}  {labels}".rstrip())
+    click.echo(f"{version.prompt}@{version.shown}  {version.id[:12]}  {labels}".rstrip())
+    if version.provisional:
+        click.echo("provisional: not in the registry yet; its number may change when pushed")
     click.echo(f"author: {to_terminal(version.author)}  at {when(version.created_at)}")
     click.echo(f"message: {to_terminal(version.message)}")
     params = version.content.canonical()["params"]
@@ -166,7 +169,7 @@ def log_cmd(state: State, name: str, as_json: bool) -> None:
         return
     for v in versions:
         labels = f" ({', '.join(v.labels)})" if v.labels else ""
-        click.echo(f"{v.ref}{labels}  {v.id[:12]}  {when(v.created_at)}  {to_terminal(v.author)}")
+        click.echo(f"{v.prompt}@{v.shown}{labels}  {v.id[:12]}  {when(v.created_at)}  {to_terminal(v.author)}")
         click.echo(f"    {to_terminal(v.message)}")
 
 

@@ -1,6 +1,6 @@
-"""``workbench registry``: the link to the team's registry (connect, status), the audit log
-and protected labels (these two work on any store, local or shared). Push and pull come next
-(docs/registry-sync.md)."""
+"""``workbench registry``: the link to the team's registry (connect, push, pull, status,
+resolve), the audit log and protected labels (these two work on any store, local or
+shared). docs/registry-sync.md explains how sync works."""
 
 from __future__ import annotations
 
@@ -107,10 +107,16 @@ def status_cmd(state: State, as_json: bool) -> None:
     there (to pull), labels pointing elsewhere."""
     from workbench.registry_link import registry_url, status
 
+    from workbench.storage.outbox import pending
+
+    waiting = pending(state.store)
     found = status(state.store, registry_url(state.settings))
     if as_json:
-        echo_json(found.__dict__)
+        echo_json({**found.__dict__, "outbox": waiting.waiting, "conflicts": waiting.conflicts})
+        if not found.reachable:
+            raise SystemExit(1)
         return
+    _say_pending(waiting)
     if not found.reachable:
         raise click.ClickException(f"the registry {found.registry} cannot be reached ({found.reason})")
     click.echo(f"registry {found.registry}: reachable")
@@ -122,3 +128,85 @@ def status_cmd(state: State, as_json: bool) -> None:
             click.echo(f"  {item}")
         if len(items) > 20:
             click.echo(f"  ... and {len(items) - 20} more")
+
+
+def _say_pending(waiting) -> None:  # type: ignore[no-untyped-def]
+    counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in waiting.waiting.items() if n)
+    click.echo(f"waiting to be pushed: {counts or 'nothing'}")
+    for conflict in waiting.conflicts:
+        click.echo(f"conflict: {conflict}")
+
+
+def _report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for title, counts in (("pulled", report.pulled), ("pushed", report.pushed)):
+            done = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()) if n)
+            click.echo(f"{title}: {done or 'nothing new'}")
+        for line in report.numbered:
+            click.echo(f"numbered: {line}")
+        for conflict in report.conflicts:
+            click.echo(f"conflict: {conflict}", err=True)
+        if report.waiting:
+            click.echo(f"still waiting: {report.waiting} (conflicts to resolve included)")
+    if report.conflicts:
+        raise SystemExit(1)
+
+
+@registry.command("push")
+@_JSON
+@pass_state
+def push_cmd(state: State, as_json: bool) -> None:
+    """Send what waits in the outbox to the registry (after pulling what is new there).
+    Versions made here get their final numbers; a label someone else moved meanwhile is a
+    conflict (exit 1), never overwritten. Safe to repeat: nothing is sent twice."""
+    from workbench.registry_link import open_registry
+    from workbench.storage.sync_push import push
+
+    registry_store = open_registry(state.settings, state.store)
+    try:
+        _report(push(state.store, registry_store), as_json)
+    finally:
+        registry_store.close()
+
+
+@registry.command("pull")
+@_JSON
+@pass_state
+def pull_cmd(state: State, as_json: bool) -> None:
+    """Bring the registry's versions, labels, approvals, protected labels, rubrics and
+    datasets here. Versions waiting to be pushed keep their place after the registry's."""
+    from workbench.registry_link import open_registry
+    from workbench.storage.sync_pull import pull
+
+    registry_store = open_registry(state.settings, state.store)
+    try:
+        _report(pull(state.store, registry_store), as_json)
+    finally:
+        registry_store.close()
+
+
+@registry.command("resolve")
+@click.argument("name")
+@click.argument("label", required=False)
+@click.option("--mine", "choice", flag_value="mine", help="Move it to your version again.")
+@click.option("--theirs", "choice", flag_value="theirs", help="Keep the registry's.")
+@click.option("--dataset", is_flag=True, help="NAME is a dataset (no LABEL).")
+@pass_state
+def resolve_cmd(state: State, name: str, label: str | None, choice: str | None,
+                dataset: bool) -> None:
+    """Settle a conflict from a push: NAME LABEL (a label moved by someone else meanwhile)
+    or NAME --dataset, keeping --mine (sent again on top of theirs) or --theirs."""
+    from workbench.registry_link import open_registry, resolve
+
+    if choice is None:
+        raise click.UsageError("say --mine or --theirs")
+    if dataset == (label is not None):
+        raise click.UsageError("give NAME LABEL for a label, or NAME --dataset for a dataset")
+    registry_store = open_registry(state.settings, state.store)
+    try:
+        click.echo(resolve(state.store, registry_store, name, label, mine=choice == "mine",
+                           actor=state.settings.user.name, dataset=dataset))
+    finally:
+        registry_store.close()

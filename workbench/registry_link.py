@@ -148,22 +148,27 @@ def status(local: Store, url: str) -> Status:
                   differ)
 
 
-def open_registry(settings: Settings) -> Store:
+def open_registry(settings: Settings, local: Store) -> Store:
     """The configured registry, opened (and brought to this version's schema).
 
     Raises:
         WorkbenchError: no registry is configured.
-        RegistryUnavailable: it cannot be reached.
+        RegistryUnavailable: it cannot be reached (saying what waits in ``local``).
     """
-    from workbench.errors import StoreError
-    from workbench.storage.db import open_store
-    from workbench.storage.sync import RegistryUnavailable
+    from workbench.storage.db import Store, current_revision, upgrade
+    from workbench.storage.migrations import HEAD_REVISION
+    from workbench.storage.sync import reaching
 
-    url = registry_url(settings)
+    registry = Store(registry_url(settings))
     try:
-        return open_store(url)
-    except StoreError as exc:
-        raise RegistryUnavailable(f"{exc}; what waits in the outbox stays there, safe") from None
+        with reaching(registry, local), registry.engine.connect():
+            pass
+        if current_revision(registry) != HEAD_REVISION:
+            upgrade(registry)
+    except BaseException:
+        registry.close()
+        raise
+    return registry
 
 
 def resolve(local: Store, registry: Store, target: str, label: str | None, *, mine: bool,
