@@ -1,5 +1,6 @@
-"""The team's registry as this machine sees it: the connection, what is waiting to be pushed
-or pulled, labels that point elsewhere there, protected labels, and the audit log."""
+"""The team's registry as this machine sees it: the connection, what waits in the outbox
+(approvals waiting included), conflicts to resolve, what differs there, protected labels,
+and the audit log; push, pull and resolve from here."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ class RegistryScreen(Screen[None]):
     """Connection state and differences on the left, the audit log on the right."""
 
     CSS_PATH = "registry.tcss"
-    BINDINGS = [Binding("r", "refresh", "Refresh"), Binding("escape", "back", "Back")]
+    BINDINGS = [
+        Binding("p", "push", "Push"),
+        Binding("u", "pull", "Pull"),
+        Binding("m", "resolve(True)", "Mine"),
+        Binding("t", "resolve(False)", "Theirs"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "back", "Back"),
+    ]
 
     app: WorkbenchApp
 
@@ -34,6 +42,8 @@ class RegistryScreen(Screen[None]):
         with Horizontal(id="registry-body"):
             with VerticalScroll(id="sync"):
                 yield Static("checking the registry...", id="connection")
+                yield Static(id="outbox")
+                yield DataTable(id="conflicts", cursor_type="row")
                 yield Static(id="differences")
             yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status", classes="hint")
@@ -48,6 +58,11 @@ class RegistryScreen(Screen[None]):
                              ("from", 4), ("to", 4), ("who", 10)):
             audit.add_column(label, width=width)
         audit.add_column("comment")
+        conflicts = self.query_one("#conflicts", DataTable)
+        conflicts.border_title = "conflicts (m keeps mine, t theirs)"
+        for label, width in (("what", 24), ("why", 80)):
+            conflicts.add_column(label, width=width)
+        self._conflicts: list[Any] = []
         self.action_refresh()
 
     def action_back(self) -> None:
@@ -57,18 +72,71 @@ class RegistryScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
+    def action_push(self) -> None:
+        self._say("pushing...")
+        self.sync("push")
+
+    def action_pull(self) -> None:
+        self._say("pulling...")
+        self.sync("pull")
+
+    def action_resolve(self, mine: bool) -> None:
+        table = self.query_one("#conflicts", DataTable)
+        if not self._conflicts or table.cursor_row < 0:
+            self._say("no conflict selected")
+            return
+        conflict = self._conflicts[min(table.cursor_row, len(self._conflicts) - 1)]
+        self._say("resolving...")
+        self.sync("resolve", conflict, mine)
+
+    @work(thread=True, exclusive=True, group="registry-sync", exit_on_error=False)
+    def sync(self, what: str, conflict: Any = None, mine: bool = False) -> None:
+        from workbench.registry_link import open_registry, resolve
+        from workbench.storage.sync_pull import pull
+        from workbench.storage.sync_push import push
+
+        store = self.app.store()
+        try:
+            registry = open_registry(self.app.settings, store)
+        except Exception as exc:  # unreachable, not configured: said where the user looks
+            self.app.call_from_thread(self._say, str(exc), True)
+            return
+        try:
+            if what == "resolve":
+                said = resolve(store, registry, conflict.name, conflict.label, mine=mine,
+                               actor=self.app.settings.user.name, dataset=conflict.kind == "dataset")
+            else:
+                report = (push if what == "push" else pull)(store, registry)
+                counts = report.pushed if what == "push" else report.pulled
+                said = f"{what}ed: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if n)
+                                        or "nothing new")
+                if report.numbered:
+                    said += " · numbered " + ", ".join(report.numbered[:5])
+                if report.conflicts:
+                    said += f" · {len(report.conflicts)} conflict(s) to resolve"
+        except Exception as exc:
+            self.app.call_from_thread(self._say, str(exc), True)
+            return
+        finally:
+            registry.close()
+        self.app.call_from_thread(self._say, said, "conflict" in said or "refused" in said)
+        self.load(keep_status=True)
+
     @work(thread=True, exclusive=True, group="registry", exit_on_error=False)
-    def load(self) -> None:
+    def load(self, keep_status: bool = False) -> None:
         from workbench.storage.approvals import RULES, audit, protected
+        from workbench.storage.outbox import pending
 
         store = self.app.store()
         try:
             entries = audit(store)
             rules = protected(store)
+            waiting = pending(store)
         except Exception as exc:
             self.app.call_from_thread(self._say, f"cannot read the audit log: {exc}", True)
             return
-        self.app.call_from_thread(self._show_audit, entries)
+        self.app.call_from_thread(self._show_audit, entries, keep_status)
+        self.app.call_from_thread(self._show_outbox, waiting)
         settings = self.app.settings
         lines = [f"protected labels: {', '.join(f'{k} ({RULES.get(v, v)})' for k, v in rules.items()) or 'none'}"]
         if not settings.registry.url:
@@ -100,14 +168,29 @@ class RegistryScreen(Screen[None]):
         line.set_class(error, "error-message")
         self.query_one("#differences", Static).update(Text(inert("\n".join(lines))))
 
-    def _show_audit(self, entries: list[Any]) -> None:
+    def _show_outbox(self, waiting: Any) -> None:
+        counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}"
+                           for kind, n in waiting.waiting.items() if n) or "nothing"
+        approvals = waiting.waiting.get("approval", 0)
+        self.query_one("#outbox", Static).update(Text(
+            f"waiting to be pushed: {counts}\napprovals waiting: {approvals}"))
+        self._conflicts = list(waiting.items)
+        table = self.query_one("#conflicts", DataTable)
+        table.clear()
+        for conflict in self._conflicts:
+            what = f"{conflict.name}:{conflict.label}" if conflict.label else f"dataset {conflict.name}"
+            table.add_row(plain(what), plain(conflict.detail))
+        table.display = bool(self._conflicts)
+
+    def _show_audit(self, entries: list[Any], keep_status: bool = False) -> None:
         table = self.query_one("#audit", DataTable)
         table.clear()
         for e in reversed(entries):  # newest first
             table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%SZ"), e.kind, plain(e.prompt), plain(e.label),
                           "-" if e.from_number is None else str(e.from_number), str(e.to_number),
                           plain(e.who), plain(e.comment))
-        self._say(f"{len(entries)} approvals and label moves · r refreshes")
+        if not keep_status:
+            self._say(f"{len(entries)} approvals and label moves · p pushes, u pulls, r refreshes")
 
     def _say(self, text: str, error: bool = False) -> None:
         line = self.query_one("#status", Static)

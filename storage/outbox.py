@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from workbench.storage.db import Store
-from workbench.storage.models import Outbox, SyncState, utcnow
+from workbench.storage.models import LabelEvent, Outbox, Prompt, SyncState, utcnow
 
 KINDS = ("version", "rubric", "dataset", "approval", "label")
 WAITING, CONFLICT = "waiting", "conflict"
@@ -49,11 +49,24 @@ def provisional_ids(session: Session, ids: list[str], kind: str = "version") -> 
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """A change the registry refused: a label move (``label`` set) or a dataset."""
+
+    kind: str
+    name: str
+    label: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class Pending:
     """What waits to be pushed, by kind, and the conflicts to resolve."""
 
     waiting: dict[str, int]
     conflicts: list[str]
+    """What each conflict says, oldest first."""
+    items: tuple[Conflict, ...] = ()
+    """The conflicts, one per label or dataset (the newest refusal of each)."""
 
     @property
     def total(self) -> int:
@@ -66,6 +79,18 @@ def pending(store: Store) -> Pending:
         counts = Counter({kind: n for kind, n in session.exec(
             select(Outbox.kind, func.count()).where(Outbox.state == WAITING)
             .group_by(col(Outbox.kind)))})
-        conflicts = list(session.exec(select(Outbox.detail).where(Outbox.state == CONFLICT)
-                                      .order_by(col(Outbox.id))).all())
-    return Pending({kind: counts.get(kind, 0) for kind in KINDS}, conflicts)
+        rows = session.exec(select(Outbox).where(Outbox.state == CONFLICT)
+                            .order_by(col(Outbox.id))).all()
+        items: dict[tuple[str, str, str | None], Conflict] = {}
+        for row in rows:
+            if row.kind == "label":
+                event = session.get(LabelEvent, int(row.key))
+                prompt = session.get(Prompt, event.prompt_id) if event is not None else None
+                if event is None or prompt is None:
+                    continue
+                key = ("label", prompt.name, event.label)
+            else:
+                key = (row.kind, row.key, None)
+            items[key] = Conflict(*key, row.detail)
+    return Pending({kind: counts.get(kind, 0) for kind in KINDS}, [r.detail for r in rows],
+                   tuple(items.values()))

@@ -103,10 +103,14 @@ def read_registry(registry: Store, have_versions: set[str], have_rubrics: set[st
             for vid, pid, number in connection.execute(select(V.c.id, V.c.prompt_id, V.c.number)):
                 found.numbers[vid] = (names[pid], number)
             missing = [vid for vid in found.numbers if vid not in have_versions]
-            for part in chunks(missing):
-                for row in connection.execute(select(V).where(V.c.id.in_(part))):
-                    found.versions[row.id] = {**{c: getattr(row, c) for c in VERSION_COLUMNS},
-                                              "prompt": names[row.prompt_id]}
+            # Most of them (a fresh store): one read of everything beats many IN lists.
+            queries = [select(V)] if len(missing) > len(found.numbers) // 2 else \
+                [select(V).where(V.c.id.in_(part)) for part in chunks(missing)]
+            for query in queries:
+                for row in connection.execute(query):
+                    if row.id not in have_versions:
+                        found.versions[row.id] = {**{c: getattr(row, c) for c in VERSION_COLUMNS},
+                                                  "prompt": names[row.prompt_id]}
             for rid, name, number in connection.execute(select(RV.c.id, RV.c.name, RV.c.number)):
                 found.rubric_numbers[rid] = (name, number)
             missing = [rid for rid in found.rubric_numbers if rid not in have_rubrics]
@@ -165,8 +169,12 @@ def _versions(connection: Connection, found: Snapshot, ids: dict[str, int],
         select(O.c.key).where(O.c.kind == "version", O.c.state == WAITING)).scalars()}
     touched = set(new) | {found.numbers[vid][0] for vid in waiting if vid in found.numbers}
     rows = local_versions(connection, "version", [ids[name] for name in touched])
+    finals: dict[str, dict[str, int]] = defaultdict(dict)
+    for vid, (prompt, number) in found.numbers.items():
+        if prompt in touched:
+            finals[prompt][vid] = number
     for name in sorted(touched):
-        final = {vid: number for vid, (prompt, number) in found.numbers.items() if prompt == name}
+        final = finals[name]
         report.numbered += place(connection, "version", rows[ids[name]], final, new[name], name)
         report.pulled["versions"] += len(new[name])
 
