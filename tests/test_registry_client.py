@@ -128,3 +128,22 @@ def test_a_registry_that_is_down_is_not_asked_on_every_call(store: Store, tmp_pa
     for _ in range(5):
         assert client.get("support").from_cache
     assert len(attempts) == 1  # then it waits before asking again
+
+
+def test_a_stopped_registry_serves_the_cache(own_postgres, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The real thing: the registry's PostgreSQL stopped (``pg_ctl stop -m immediate``)."""
+    from workbench.storage.db import open_store
+
+    url = own_postgres.new_database()
+    registry = open_store(url)
+    seed(registry)
+    registry.close()
+    cache = tmp_path / "cache"
+    fetched = Client(url, ttl_s=0, cache_folder=cache).get("support", label="production")
+    own_postgres.stop()
+    with caplog.at_level(logging.WARNING, logger="workbench.registry"):
+        served = Client(url, ttl_s=0, cache_folder=cache).get("support", label="production")
+    assert served.from_cache and served.version_id == fetched.version_id
+    assert served.render(question="Hi?")["messages"][1]["content"] == "Answer briefly: Hi?"
+    assert "cannot be reached" in caplog.text

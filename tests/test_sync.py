@@ -315,3 +315,10 @@ def test_the_cli_pushes_pulls_shows_provisional_numbers_and_resolves(
     assert "greet:production" not in run("bob", "registry", "status").output
     assert "no conflict" in run("bob", "registry", "resolve", "greet", "production",
                                 "--theirs").stderr
+    # With a registry, protecting a label protects it there (a pull brings it to everyone).
+    said = run("ada", "registry", "protect", "production")
+    assert said.exit_code == 0 and "in the registry and here" in said.output, said.output
+    run("bob", "registry", "pull")
+    assert "production" in run("bob", "registry", "protected").output
+    refused = run("bob", "prompts", "label", "greet@2", "production")
+    assert refused.exit_code == 1 and "protected" in refused.stderr

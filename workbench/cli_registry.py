@@ -42,6 +42,23 @@ def audit_cmd(state: State, name: str | None, as_json: bool) -> None:
                               "COMMENT"]))
 
 
+def _with_registry(state: State, change) -> str:  # type: ignore[no-untyped-def]
+    """Apply a protection change to the registry (where one is configured: its rules are the
+    ones a pull brings) and to this store; says where."""
+    if not state.settings.registry.url:
+        change(state.store)
+        return ""
+    from workbench.registry_link import open_registry
+
+    registry_store = open_registry(state.settings, state.store)
+    try:
+        change(registry_store)
+    finally:
+        registry_store.close()
+    change(state.store)
+    return " (in the registry and here)"
+
+
 @registry.command("protect")
 @click.argument("label")
 @pass_state
@@ -49,8 +66,8 @@ def protect_cmd(state: State, label: str) -> None:
     """Protect LABEL: it may then only point to a version someone approved."""
     from workbench.storage.approvals import protect
 
-    protect(state.store, label, actor=state.settings.user.name)
-    click.echo(f"{label} is protected: it only moves to approved versions")
+    where = _with_registry(state, lambda store: protect(store, label, actor=state.settings.user.name))
+    click.echo(f"{label} is protected{where}: it only moves to approved versions")
 
 
 @registry.command("unprotect")
@@ -60,8 +77,10 @@ def unprotect_cmd(state: State, label: str) -> None:
     """Lift LABEL's protection."""
     from workbench.storage.approvals import unprotect
 
-    if unprotect(state.store, label):
-        click.echo(f"{label} is no longer protected")
+    lifted: list[bool] = []
+    where = _with_registry(state, lambda store: lifted.append(unprotect(store, label)))
+    if any(lifted):
+        click.echo(f"{label} is no longer protected{where}")
     else:
         click.echo(f"{label} was not protected")
 
