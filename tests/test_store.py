@@ -142,6 +142,12 @@ def test_quick_prompt_list_agrees_with_the_store(store: Store) -> None:
     assert [v.labels for v in log_quick(store.url, "Beta")] == [("latest",), ("production",)]
     assert log_quick(store.url, "nope") is None  # repo says what is wrong
     assert {p.name: p.labels for p in list_prompts_quick(store.url)}["Beta"] == {"production": 1}
+    with store.write() as session:  # linked to a registry: waiting versions are provisional
+        session.exec(text("INSERT INTO sync_state (key, value) VALUES ('registry_id', 'r1')"))
+        session.exec(text("DELETE FROM outbox WHERE key = (SELECT id FROM prompt_version "
+                          "WHERE number = 1 AND prompt_id = (SELECT id FROM prompt WHERE name = 'Beta'))"))
+    assert [v.provisional for v in repo.log(store, "Beta")] == [True, False]
+    assert log_quick(store.url, "Beta") == repo.log(store, "Beta")
     with store.write() as session:  # an older schema: the full store must migrate it first
         session.exec(text("UPDATE alembic_version SET version_num = 'old'"))
     assert list_prompts_quick(store.url) is None
