@@ -322,3 +322,24 @@ def test_the_cli_pushes_pulls_shows_provisional_numbers_and_resolves(
     assert "production" in run("bob", "registry", "protected").output
     refused = run("bob", "prompts", "label", "greet@2", "production")
     assert refused.exit_code == 1 and "protected" in refused.stderr
+
+
+def test_runs_go_as_summaries_when_asked(ada: Store, registry: Store) -> None:
+    from workbench.storage.runs import RunStart, finish_run, start_run
+    from workbench.storage.sync_runs import push_runs
+
+    version = commit(ada, "greet", "Hello {{ name }}")
+    done = start_run(ada, RunStart(model="echo", backend="echo", messages=[
+        {"role": "user", "content": "Hello secret-customer-name"}], variables={"name": "x"},
+        prompt_version_id=version.id))
+    finish_run(ada, done, status="ok", output="private answer", error=None,
+               metrics={"e2e_ms": 12.5, "output_tokens": 3, "cost_usd": 0.0})
+    start_run(ada, RunStart(model="echo", backend="echo", messages=[]))  # still running: stays
+    push(ada, registry)
+    assert push_runs(ada, registry) == (1, 0)
+    assert push_runs(ada, registry) == (0, 0)  # nothing twice
+    with registry.engine.connect() as connection:
+        row = connection.execute(text("SELECT * FROM run")).mappings().one()
+    assert row["id"] == done and row["prompt_version_id"] == version.id
+    assert (row["e2e_ms"], row["output_tokens"], row["status"]) == (12.5, 3, "ok")
+    assert row["output"] == "" and "secret-customer-name" not in str(dict(row))

@@ -174,9 +174,11 @@ def _report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 
 
 @registry.command("push")
+@click.option("--runs", is_flag=True, help="Also send finished runs, as summaries (figures, "
+              "no messages or outputs).")
 @_JSON
 @pass_state
-def push_cmd(state: State, as_json: bool) -> None:
+def push_cmd(state: State, runs: bool, as_json: bool) -> None:
     """Send what waits in the outbox to the registry (after pulling what is new there).
     Versions made here get their final numbers; a label someone else moved meanwhile is a
     conflict (exit 1), never overwritten. Safe to repeat: nothing is sent twice."""
@@ -185,7 +187,15 @@ def push_cmd(state: State, as_json: bool) -> None:
 
     registry_store = open_registry(state.settings, state.store)
     try:
-        _report(push(state.store, registry_store), as_json)
+        report = push(state.store, registry_store)
+        if runs:
+            from workbench.storage.sync_runs import push_runs
+
+            sent, skipped = push_runs(state.store, registry_store)
+            report.pushed["runs"] = sent
+            if skipped:
+                report.pushed["runs left here (their version is not in the registry)"] = skipped
+        _report(report, as_json)
     finally:
         registry_store.close()
 
