@@ -132,6 +132,12 @@ class Backend(ABC):
         """What identifies the model: file hash and size, or the provider's model id."""
         return {}
 
+    def identity(self) -> dict[str, Any]:
+        """What makes two calls to this model give the same answer, for the request
+        cache: the same before and after the model is loaded (``describe`` may learn
+        more facts on loading). Default: ``describe()``."""
+        return self.describe()
+
     async def close(self) -> None:
         """Release connections and models."""
 

@@ -82,6 +82,16 @@ class LlamaCppBackend(Backend):
             self._info = info
         return dict(self._info)
 
+    def identity(self) -> dict[str, Any]:
+        """The file's SHA-256 and size, and the options that change answers (the context
+        size bounds an answer without max_tokens; the default seed picks the samples).
+        Not the path, threads or GPU layers, nor what loading reads from the metadata:
+        the key must be the same before and after the model is loaded."""
+        facts = self.describe()
+        o = self.options
+        found = {k: facts[k] for k in ("sha256", "size_bytes") if k in facts}
+        return {**(found or {"file": facts["file"]}), "n_ctx": o.n_ctx, "seed": o.seed}
+
     def _load(self) -> Any:
         if self._llm is not None:
             return self._llm

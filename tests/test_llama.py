@@ -165,3 +165,39 @@ async def test_same_prompt_twice_gives_the_same_answer(store: Store) -> None:
     second = await engine.run(spec, ask, {"temperature": 0, "max_tokens": 20})
     assert first.output == second.output
     assert first.metrics.ttft_ms is not None and first.metrics.ttft_ms < 2000  # load is set-up
+
+
+async def test_a_rerun_on_one_engine_is_answered_from_the_cache(tmp_path: Path) -> None:
+    # Loading adds facts to describe() (quantization, n_ctx, ...); the cache key must not
+    # change with them, or the app (one engine for its life) never hits the cache.
+    from workbench.evaluate import Evaluation
+    from workbench.storage.db import open_store
+    from workbench.suite import load_suite
+
+    settings = load_settings()
+    store = open_store(settings.database.url)
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text("""\
+prompts:
+  - name: p
+    messages: [{role: user, content: "Say {{ word }}."}]
+    params: {temperature: 0, max_tokens: 2, seed: 1}
+models: [smollm2]
+tests:
+  - vars: {word: yes}
+  - vars: {word: no}
+""")
+    suite = load_suite(suite_file, settings, lambda: store)
+    engine = Engine(settings, store)
+    spec = suite.models[0]
+    before = engine.backend(spec).identity()
+    first = await Evaluation(engine, suite).run()
+    assert [r.cached for r in first.rows] == [False, False]
+    assert [r.status for r in first.rows] == ["ok", "ok"]
+    assert "quantization" in engine.backend(spec).describe()  # loaded now
+    assert engine.backend(spec).identity() == before
+    second = await Evaluation(engine, suite).run()
+    assert [r.cached for r in second.rows] == [True, True]
+    assert [r.output for r in second.rows] == [r.output for r in first.rows]
+    await engine.aclose()
+    store.close()

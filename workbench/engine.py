@@ -26,8 +26,6 @@ from workbench.models import ModelSpec
 from workbench.storage import runs
 from workbench.storage.db import Store
 
-_NOT_IDENTITY = ("file", "n_gpu_layers")
-"""Facts that do not change a model's answers (where its file lies, what runs it)."""
 _PARAMS = ("max_tokens", "temperature", "top_p", "seed", "stop", "response_format")
 
 
@@ -92,15 +90,14 @@ class Engine:
     def cache_key(
         self, spec: ModelSpec, messages: Sequence[dict[str, str]], params: dict[str, Any] | None
     ) -> str:
-        """What makes two calls identical: the model's identity (a GGUF file's SHA-256, or
-        the provider, model id and API base), the rendered messages and the parameters
-        sent (the seed among them). May hash a model file the first time."""
-        identity = {
-            k: v for k, v in self.backend(spec).describe().items() if k not in _NOT_IDENTITY
-        }
+        """What makes two calls identical: the model's identity (a GGUF file's SHA-256 and
+        the options that change answers, or the provider, model id and API base), the
+        rendered messages and the parameters sent (the seed among them). The identity is
+        the same whether or not the model is loaded yet. May hash a model file the first
+        time."""
         data = {
             "backend": spec.backend,
-            "model": identity,
+            "model": self.backend(spec).identity(),
             "messages": list(messages),
             "params": self.request_params(spec, params),
         }
