@@ -110,6 +110,8 @@ def reaching(registry: Store, local: Store) -> Iterator[None]:
     except (IntegrityError, StoreError):
         raise
     except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
+            raise  # a deadlock or serialization failure: the caller sends again
         if not exc.connection_invalidated and type(exc).__name__ not in (
                 "OperationalError", "InterfaceError"):
             raise StoreError(registry._describe(exc)) from None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from workbench.storage.db import Store
 from workbench.storage.outbox import CONFLICT, WAITING
@@ -87,9 +88,7 @@ def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
                 break
             last = items[-1].id
             work = gather(connection, items)
-        with reaching(registry, local):
-            with registry.writer.begin() as connection:
-                outcome = send(connection, work)
+        outcome = _send_retrying(registry, local, work)
         if after_registry_commit is not None:
             after_registry_commit()
         with local.errors(), local.writer.begin() as connection:
@@ -118,6 +117,22 @@ def _provisional_numbers(local: Store, ids: list[str] | None = None) -> dict[str
     if ids is not None:
         found["waiting"] = {vid: True for vid in ids if vid in waiting}
     return found
+
+
+RETRYABLE = {"40001", "40P01"}
+"""PostgreSQL's serialization failure and deadlock: the transaction is rolled back whole,
+and sending the batch again is right."""
+
+
+def _send_retrying(registry: Store, local: Store, work: Batch, attempts: int = 5) -> Outcome:
+    for attempt in range(attempts):
+        try:
+            with reaching(registry, local), registry.writer.begin() as connection:
+                return send(connection, work)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def gather(connection: Connection, items: list[Any]) -> Batch:
@@ -160,12 +175,14 @@ def send(connection: Connection, work: Batch) -> Outcome:
     _versions(connection, work, ids, outcome)
     _rubrics(connection, work, outcome)
     _approvals(connection, work, ids)
-    for item in work.items:
+    for item in work.items:  # in the order they were made
         if item.kind == "label" and item.key in work.events:
             problem = _move_label(connection, work.events[item.key], ids)
             if problem:
                 outcome.conflicts[item.id] = problem
-        elif item.kind == "dataset" and item.key in work.datasets:
+    # Datasets in name order: two pushers lock them in the same order.
+    for item in sorted((i for i in work.items if i.kind == "dataset"), key=lambda i: i.key):
+        if item.key in work.datasets:
             problem = _dataset(connection, work.datasets[item.key])
             if problem:
                 outcome.conflicts[item.id] = problem

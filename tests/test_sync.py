@@ -343,3 +343,28 @@ def test_runs_go_as_summaries_when_asked(ada: Store, registry: Store) -> None:
     assert row["id"] == done and row["prompt_version_id"] == version.id
     assert (row["e2e_ms"], row["output_tokens"], row["status"]) == (12.5, 3, "ok")
     assert row["output"] == "" and "secret-customer-name" not in str(dict(row))
+
+
+def test_a_deadlocked_batch_is_sent_again(ada: Store, registry: Store,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL rolls a deadlocked transaction back whole: sending the batch again is
+    right, and saying "cannot be reached" would be wrong."""
+    from sqlalchemy.exc import OperationalError
+
+    from workbench.storage import sync_push
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real, calls = sync_push.send, []
+
+    def once_deadlocked(connection, work):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE ...", {}, Deadlock("deadlock detected"))
+        return real(connection, work)
+
+    monkeypatch.setattr(sync_push, "send", once_deadlocked)
+    commit(ada, "greet", "one")
+    assert push(ada, registry).waiting == 0 and len(calls) == 2
+    assert [n for n, _ in registry_rows(registry, "greet")] == [1]
