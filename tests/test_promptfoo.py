@@ -416,6 +416,23 @@ tests: [{vars: {}}]
 """,
     )
     assert (suite.description, suite.concurrency, suite.repeats) == ("kept", 3, 2)
+    assert (suite.use_cache, suite.delay_ms) == (False, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("{cache: 'no'}", "evaluateOptions.cache is true or false"),
+        ("{showProgressBar: 1}", "evaluateOptions.showProgressBar is true or false"),
+        ("{delay: -5}", "evaluateOptions.delay is a number of milliseconds"),
+        ("{delay: soon}", "evaluateOptions.delay is a number of milliseconds"),
+        ("{timeoutMs: 100}", "evaluateOptions.timeoutMs is not supported"),
+    ],
+)
+def test_bad_evaluate_options_are_refused(tmp_path: Path, options: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        load_text(tmp_path, f'prompts: ["hi"]\nproviders: [echo]\nevaluateOptions: {options}\n'
+                            "tests: [{vars: {}}]\n")
 
 
 @pytest.mark.parametrize(

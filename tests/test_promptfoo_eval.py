@@ -112,3 +112,43 @@ def test_workbench_provider_with_an_unknown_model_is_refused(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["eval", str(config)], catch_exceptions=False)
     assert result.exit_code == 2
     assert "promptfooconfig.yaml:2" in result.stderr and "unknown model 'nosuch'" in result.stderr
+
+
+def _served_config(tmp_path: Path, base_url: str, options: str, cases: int = 3) -> Path:
+    config = tmp_path / "promptfooconfig.yaml"
+    tests = "".join(f"  - vars: {{q: question {i}}}\n" for i in range(cases))
+    config.write_text(
+        "prompts: ['{{q}}']\n"
+        f"providers:\n  - id: openai:chat:fake\n    config: {{apiBaseUrl: '{base_url}', temperature: 0}}\n"
+        f"tests:\n{tests}evaluateOptions: {options}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_evaluate_options_cache_false_calls_the_model_again(tmp_path: Path) -> None:
+    from fault_server import FaultServer, Scenario
+
+    with FaultServer(Scenario("ok", chunks=2)) as server:
+        cached = _served_config(tmp_path, server.base_url, "{showProgressBar: false}")
+        for _ in range(2):
+            assert CliRunner().invoke(cli, ["eval", str(cached)]).exit_code == 0
+        assert len(server.requests) == 3  # the second run came from the cache
+        uncached = _served_config(tmp_path, server.base_url, "{cache: false}")
+        result = CliRunner().invoke(cli, ["eval", str(uncached), "--json"])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 6
+        assert [r["cached"] for r in json.loads(result.stdout)["results"]] == [False] * 3
+
+
+def test_evaluate_options_delay_spaces_calls_one_at_a_time(tmp_path: Path) -> None:
+    from fault_server import FaultServer, Scenario
+
+    with FaultServer(Scenario("ok", chunks=2, delay_s=0.02)) as server:
+        config = _served_config(tmp_path, server.base_url, "{delay: 150, maxConcurrency: 4}")
+        result = CliRunner().invoke(cli, ["eval", str(config), "--no-cache", "-j", "4"])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 3
+        for before, after in zip(server.sent_at, server.requests[1:]):
+            # The next call starts only after the previous one ended, and 150 ms later.
+            assert after.at - before[-1] >= 0.15

@@ -122,7 +122,7 @@ class Evaluation:
         keys = await asyncio.to_thread(self._cache_keys, todo)
         cached: dict[str, RunInfo] = {}
         saved: dict[str, float | None] = {}
-        if self.use_cache and keys:
+        if self.use_cache and suite.use_cache and keys:
             found_answers = await asyncio.to_thread(experiments.cached_answers, store, keys.values())
             hits = [
                 (cell.key, found_answers[keys[cell.key]])
@@ -157,6 +157,7 @@ class Evaluation:
                 concurrency=self.concurrency or suite.concurrency,
                 experiment_id=experiment_id,
                 cache_keys=keys,
+                delay_s=suite.delay_ms / 1000,
             )
             results = {cell.key: result for cell, result in zip(to_run, ran, strict=True)}
         except asyncio.CancelledError:

@@ -120,12 +120,18 @@ async def run_cells(
     concurrency: int | None = None,
     experiment_id: str | None = None,
     cache_keys: dict[str, str] | None = None,
+    delay_s: float = 0,
 ) -> list[RunResult]:
     """Run cells, at most ``concurrency`` in flight per backend (default: the backend's
     own limit: one for a local model, eight for hosted ones). Results come back in cell
-    order; each run is recorded as it finishes, with its experiment, cell and cache key."""
+    order; each run is recorded as it finishes, with its experiment, cell and cache key.
+
+    With ``delay_s`` above 0, one call at a time (whatever ``concurrency`` says), each
+    starting at least ``delay_s`` after the previous one ended (promptfoo's ``delay``)."""
     emit = on_event or (lambda event: None)
     limits: dict[int, asyncio.Semaphore] = {}
+    paced = asyncio.Lock()  # FIFO: with a delay, calls go one by one in cell order
+    next_start = 0.0
 
     def gate(cell: Cell) -> asyncio.Semaphore:
         backend = engine.backend(cell.model)
@@ -135,6 +141,19 @@ async def run_cells(
         return limits[key]
 
     async def one(cell: Cell) -> RunResult:
+        nonlocal next_start
+        if delay_s <= 0:
+            return await call(cell)
+        loop = asyncio.get_running_loop()
+        async with paced:
+            if (wait := next_start - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await call(cell)
+            finally:
+                next_start = loop.time() + delay_s
+
+    async def call(cell: Cell) -> RunResult:
         result = await engine.run(
             cell.model,
             cell.messages,

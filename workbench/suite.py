@@ -119,6 +119,11 @@ class Suite:
     """``workbench`` or ``promptfoo``."""
     fingerprint: str = ""
     """A hash of everything that decides the cells (to refuse resuming a changed suite)."""
+    use_cache: bool = True
+    """Answer identical requests from earlier runs (promptfoo's ``evaluateOptions.cache``)."""
+    delay_ms: float = 0
+    """Wait this long after each model call before the next starts; more than 0 means one
+    call at a time (promptfoo's ``evaluateOptions.delay``)."""
 
 
 def fingerprint(parts: Sequence[Any]) -> str:

@@ -42,6 +42,7 @@ The package's modules, each depending only on those above it:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,15 +150,17 @@ def load(path: Path, data: dict[str, Any], root: yaml.Node, settings: Settings) 
                 "llm-rubric needs a grader: name one in defaultTest.options.provider "
                 "(e.g. workbench:smollm2)",
             )
-    repeats, concurrency = _evaluate_options(config.get("evaluateOptions"), loc["evaluateOptions"])
+    options = _evaluate_options(config.get("evaluateOptions"), loc["evaluateOptions"])
     return suites.Suite(
         source=source,
         description=description,
         variants=tuple(variants),
         models=tuple(models),
         cases=tuple(cases),
-        repeats=repeats,
-        concurrency=concurrency,
+        repeats=options.repeats,
+        concurrency=options.concurrency,
+        use_cache=options.cache,
+        delay_ms=options.delay_ms,
         grader=grader,
         dialect="promptfoo",
         fingerprint=suites.fingerprint(
@@ -171,7 +174,7 @@ def load(path: Path, data: dict[str, Any], root: yaml.Node, settings: Settings) 
                     {"vars": c.vars, "checks": [_plain_check(check) for check in c.checks]}
                     for c in cases
                 ],
-                repeats,
+                options.repeats,
             ]
         ),
     )
@@ -188,9 +191,20 @@ def _plain_model(spec: ModelSpec) -> dict[str, Any]:
     return {"name": spec.name, "backend": spec.backend, "options": options, "params": spec.params}
 
 
-def _evaluate_options(raw: Any, loc: Loc) -> tuple[int, int | None]:
+@dataclass(frozen=True)
+class _Options:
+    repeats: int = 1
+    concurrency: int | None = None
+    cache: bool = True
+    delay_ms: float = 0
+
+
+def _evaluate_options(raw: Any, loc: Loc) -> _Options:
+    """``evaluateOptions``: ``repeat`` and ``maxConcurrency`` as the suite's ``repeats`` and
+    ``concurrency``; ``cache: false`` as ``--no-cache``; ``delay`` (ms after each call,
+    which in promptfoo also means one call at a time); ``showProgressBar`` is cosmetic."""
     if raw is None:
-        return 1, None
+        return _Options()
     if not isinstance(raw, dict):
         raise refuse(loc, "evaluateOptions is a mapping")
     for key, value in raw.items():
@@ -200,8 +214,18 @@ def _evaluate_options(raw: Any, loc: Loc) -> tuple[int, int | None]:
                 f"evaluateOptions.{key} is not supported (supported: "
                 f"{', '.join(_EVALUATE_OPTIONS)})",
             )
-        if key in ("maxConcurrency", "repeat") and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 1
-        ):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if key in ("maxConcurrency", "repeat") and not (whole and value >= 1):
             raise refuse(loc[key], f"evaluateOptions.{key} is a whole number, at least 1")
-    return raw.get("repeat", 1), raw.get("maxConcurrency")
+        if key in ("cache", "showProgressBar") and not isinstance(value, bool):
+            raise refuse(loc[key], f"evaluateOptions.{key} is true or false")
+        if key == "delay" and (
+            not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+        ):
+            raise refuse(loc[key], "evaluateOptions.delay is a number of milliseconds, at least 0")
+    return _Options(
+        repeats=raw.get("repeat", 1),
+        concurrency=raw.get("maxConcurrency"),
+        cache=raw.get("cache", True),
+        delay_ms=raw.get("delay", 0),
+    )
