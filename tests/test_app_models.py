@@ -261,6 +261,8 @@ def test_add_model_section_keeps_the_file(tmp_path: Path) -> None:
         ("bad name", "x/y", "", "invalid name"),
         ("smollm2", "x/y", "", "is taken"),
         ("m", "gpt-4o", "", "names its provider"),
+        ("m", "antropic/claude", "", "unknown provider 'antropic'"),
+        ("m", "meta-llama/Llama-3", "http://h/v1", "openai/MODEL for an OpenAI-compatible"),
         ("m", "x/y", "ftp://h", "http(s) URL"),
         ("m", "./no.gguf", "", "no such file"),
         ("m", "./no.gguf", "http://h/v1", "not for a GGUF file"),
