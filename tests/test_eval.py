@@ -567,3 +567,31 @@ def test_list_shows_experiments(tmp_path: Path) -> None:
     line = listed.stdout.splitlines()[1]
     assert " done " in line and line.rstrip().endswith("suite.yaml") and " 6 " in line
     assert invoke("eval").exit_code == 2  # neither a suite nor --list
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        # The header is line 1; a quoted field spanning two lines and a blank line come
+        # before the case that lacks the variable.
+        ("cases.csv", 'need,note\n,"two\nlines"\n\ny,z\n', 5),
+        ("cases.jsonl", '{"vars": {"need": ""}}\n\n{"vars": {"need": "y", "s": "a\u2028b"}}\n', 3),
+    ],
+)
+def test_a_dataset_case_lacking_a_variable_is_named_by_file_and_line(
+    tmp_path: Path, name: str, text: str, line: int
+) -> None:
+    (tmp_path / "data").mkdir()
+    write(tmp_path / "data" / name, text)
+    write(tmp_path / "data" / "suite.yaml", f"""\
+prompts:
+  - name: a
+    messages: [{{role: user, content: "{{% if need %}}{{{{ text }}}}{{% endif %}}"}}]
+models: [echo]
+dataset: {name}
+""")
+    result = invoke("eval", "data/suite.yaml", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"Error: data/{name}:{line}: variant a: message 1 (user), line 1: variable 'text' is undefined"
+    ), result.stderr

@@ -623,3 +623,15 @@ def test_js_values() -> None:
     assert promptfoo.js_equal({"a": [1, 2.0]}, {"a": [1, 2]})
     assert not promptfoo.js_equal(True, 1)
     assert promptfoo.extract_json_objects('x {"a": 1} {b: 2} {"c": "}"}') == [{"a": 1}, {"b": 2}]
+
+
+def test_cases_know_their_file_and_line(tmp_path: Path) -> None:
+    # A case that lacks a variable is then named by where it is written.
+    suite = load_text(
+        tmp_path,
+        "prompts: ['{{x}}']\nproviders: [echo]\ntests:\n  - vars: {x: 1}\n  - file://t.csv\n",
+        **{"t.csv": 'x,note\n1,"two\nlines"\n\n2,z\n'},
+    )
+    assert [c.where for c in suite.cases] == [
+        f"{tmp_path}/promptfooconfig.yaml:4", f"{tmp_path}/t.csv:2", f"{tmp_path}/t.csv:5"
+    ]

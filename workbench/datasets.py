@@ -27,6 +27,16 @@ def read_cases(path: Path) -> list[Case]:
     Raises:
         ValidationError: unknown extension, unreadable file, or a bad row (with its line).
     """
+    return [case for _, case in read_cases_at(path)]
+
+
+def read_cases_at(path: Path) -> list[tuple[int, Case]]:
+    """:func:`read_cases`, each case with the line it starts on (1-based, as an editor
+    counts: in CSV the header counts, and a quoted field spanning lines counts each).
+
+    Raises:
+        ValidationError: as :func:`read_cases`.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise ValidationError(f"{path}: dataset files are .csv or .jsonl, not {suffix or '?'}")
@@ -39,18 +49,49 @@ def read_cases(path: Path) -> list[Case]:
     cases = _read_csv(text, str(path)) if suffix == ".csv" else _read_jsonl(text, str(path))
     if not cases:
         raise ValidationError(f"{path}: no test cases")
-    for number, case in enumerate(cases, start=1):
+    for line, case in cases:
         try:
             check_plain_data([case.vars, case.expected, case.metadata], "a value")
         except ValueError as exc:
-            raise ValidationError(f"{path}: case {number}: {exc}") from None
+            raise ValidationError(f"{path}:{line}: {exc}") from None
     return cases
 
 
-def _read_csv(text: str, source: str) -> list[Case]:
+class _Lines:
+    """The lines of a text, remembering where the reader is (to tell where a CSV record
+    starts: csv counts lines, but skips blank ones between records)."""
+
+    def __init__(self, text: str):
+        # Split on "\n" only (the file was read with universal newlines): str.splitlines
+        # would also split at U+2028 and friends, which are text inside a field.
+        self._lines = text.split("\n")
+        if self._lines and self._lines[-1] == "":
+            self._lines.pop()
+        self.read = 0
+        """How many lines were handed out."""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.read >= len(self._lines):
+            raise StopIteration
+        self.read += 1
+        return self._lines[self.read - 1] + "\n"
+
+    def first_filled(self, after: int) -> int:
+        """The number of the first non-blank line after line ``after``, among those read."""
+        for number in range(after + 1, self.read + 1):
+            if self._lines[number - 1].strip("\r"):
+                return number
+        return after + 1
+
+
+def _read_csv(text: str, source: str) -> list[tuple[int, Case]]:
     # Long documents in a cell are normal for prompts; the default limit is 128 KiB.
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    lines = _Lines(text)
+    reader = csv.DictReader(lines)
     try:
         columns = reader.fieldnames or []
     except csv.Error as exc:
@@ -62,14 +103,19 @@ def _read_csv(text: str, source: str) -> list[Case]:
         raise ValidationError(f"{source}:1: duplicate columns {', '.join(duplicates)}")
     rows = []
     try:
-        for row in reader:
+        while True:
+            before = lines.read
+            row = next(reader, None)
+            if row is None:
+                break
+            start = lines.first_filled(before)
             if None in row:
-                raise ValidationError(f"{source}:{reader.line_num}: more fields than columns")
-            rows.append(row)
+                raise ValidationError(f"{source}:{start}: more fields than columns")
+            rows.append((start, row))
     except csv.Error as exc:
         raise ValidationError(f"{source}:{reader.line_num}: invalid CSV: {exc}") from None
     cases = []
-    for row in rows:
+    for start, row in rows:
         variables: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         expected: list[tuple[int, str]] = []
@@ -87,19 +133,21 @@ def _read_csv(text: str, source: str) -> list[Case]:
             else:
                 variables[column] = value
         values = [v for _, v in sorted(expected) if v != ""]
-        cases.append(
+        cases.append((
+            start,
             Case(
                 vars=variables,
                 expected=(values[0] if len(values) == 1 else values) if values else None,
                 metadata=metadata,
-            )
-        )
+            ),
+        ))
     return cases
 
 
-def _read_jsonl(text: str, source: str) -> list[Case]:
+def _read_jsonl(text: str, source: str) -> list[tuple[int, Case]]:
     cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: JSON text may hold U+2028, which str.splitlines would split at.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -119,5 +167,8 @@ def _read_jsonl(text: str, source: str) -> list[Case]:
         metadata = data.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise ValidationError(f"{source}:{number}: metadata must be an object")
-        cases.append(Case(vars=data.get("vars") or {}, expected=data.get("expected"), metadata=metadata))
+        cases.append(
+            (number, Case(vars=data.get("vars") or {}, expected=data.get("expected"),
+                          metadata=metadata))
+        )
     return cases

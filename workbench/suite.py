@@ -501,13 +501,13 @@ def _dataset_cases(
     name: str, base: Path, where: str, shared: tuple[Check, ...], store: Callable[[], Store]
 ) -> list[TestCase]:
     if name.lower().endswith((".csv", ".jsonl")):
-        from workbench.datasets import read_cases
+        from workbench.datasets import read_cases_at
 
         file = (base.parent / name).resolve()
         if not file.is_file():
             raise ValidationError(f"{where}: dataset file {name} not found (looked in {file})")
-        found = read_cases(file)
-        label = name
+        shown = base.parent / name  # as the suite was given: a path from where one stands
+        places = [(f"{shown}:{line}", case) for line, case in read_cases_at(file)]
     else:
         from workbench.storage.datasets import get_dataset
 
@@ -515,10 +515,9 @@ def _dataset_cases(
             found = list(get_dataset(store(), name).cases)
         except WorkbenchError as exc:
             raise ValidationError(f"{where}: {exc}") from None
-        label = f"dataset {name}"
+        places = [(f"dataset {name}: case {i + 1}", case) for i, case in enumerate(found)]
     cases = []
-    for i, case in enumerate(found):
-        here = f"{label}: case {i + 1}"
+    for here, case in places:
         cases.append(
             TestCase(dict(case.vars), shared + tuple(expected_checks(case.expected, here)),
                      where=here, expected_chunks=_expected_chunks(case.metadata, here))

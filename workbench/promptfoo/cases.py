@@ -259,6 +259,7 @@ def build_cases(tests: list[_Test], default: _Test | None) -> list[suites.TestCa
             if threshold and not math.isnan(threshold) and checks:
                 checks = [ScoreThreshold(float(threshold), tuple(checks))]
             cases.append(
-                suites.TestCase(vars=case_vars, checks=tuple(checks), description=test.description)
+                suites.TestCase(vars=case_vars, checks=tuple(checks), description=test.description,
+                                where=str(test.loc))
             )
     return cases
