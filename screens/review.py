@@ -51,6 +51,21 @@ def review_order(rows: list[Any], *, blind: bool, seed: int) -> list[Any]:
     return ordered
 
 
+def comparison_pairs(rows: list[Any]) -> tuple[str, list[tuple[tuple[str, str], tuple[str, str]]]]:
+    """Which columns (variant, model) the summary compares, and the line saying so: each
+    variant against the first on each model, as ``workbench eval`` does; with a single
+    variant, each model against the first."""
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    models = list(dict.fromkeys(r.model for r in rows))
+    if len(variants) > 1:
+        return (f"each variant against {variants[0]} (the first), on each model:",
+                [((variants[0], m), (v, m)) for v in variants[1:] for m in models])
+    if len(models) > 1:
+        return (f"each model against {models[0]} (the first):",
+                [((variants[0], models[0]), (variants[0], m)) for m in models[1:]])
+    return "", []
+
+
 class ReviewScreen(Screen[None]):
     """Scores the outputs of a grid run on a rubric."""
 
@@ -185,33 +200,48 @@ class ReviewScreen(Screen[None]):
 
     def summary(self) -> str:
         """This reviewer's weighted scores per variant (mean, bootstrap 95% interval), and
-        the first two variants compared over the cases both have scores for."""
-        from workbench.stats import bootstrap_mean, compare_paired
+        each variant compared with the first on the cases both have scores for: the same
+        statistics, and the same weighted score, as ``workbench eval``'s."""
+        from workbench.report import compare_scores, score_summary
 
-        per_variant: dict[str, dict[tuple[int, int], float]] = {}
-        for row in self.order:
-            scores = {c.name: self.mine.get((scored_id(row), c.name)) for c in self.rubric.judged}
-            if any(v is None for v in scores.values()):
-                continue
-            weighted = self.rubric.weighted(scores)  # type: ignore[arg-type]
-            if weighted is not None:
-                per_variant.setdefault(f"{row.variant} · {row.model}", {})[(row.test_idx, row.repeat)] = weighted
-        lines = []
-        for name, values in per_variant.items():
-            interval = bootstrap_mean(list(values.values()))
-            lines.append(f"{name}: {interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}] "
-                         f"over {len(values)} cases")
-        names = list(per_variant)
-        if len(names) >= 2:
-            a, b = per_variant[names[0]], per_variant[names[1]]
-            keys = [k for k in a if k in b]
-            if keys:
-                found = compare_paired([a[k] for k in keys], [b[k] for k in keys])
-                first, second = (names[0], names[1]) if found.wins >= found.losses else (names[1], names[0])
-                if first != names[0]:
-                    found = compare_paired([b[k] for k in keys], [a[k] for k in keys])
-                lines.append(found.sentence(a=second, b=first))
+        rows = self.scored_rows()
+        lines = [
+            f"{s['variant']} · {s['model']}: {s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] "
+            f"over {s['n']} cases"
+            for s in score_summary(self.rubric, rows)
+            if s["criterion"] == "weighted" and s["n"]
+        ]
+        automatic = [c.name for c in self.rubric.criteria if c.automatic]
+        if lines and automatic:
+            lines.append(f"(weighted with {', '.join(automatic)}, scored by their assertions)")
+        heading, pairs = comparison_pairs(self.rows)
+        found = [c for a, b in pairs if (c := compare_scores(rows, a, b)) is not None]
+        if found:
+            lines.append(heading)
+            lines.extend(c["sentence"] for c in found)
         return "\n".join(lines)
+
+    def scored_rows(self) -> list[Any]:
+        """The outputs this reviewer has scored on every criterion, each with a ``judge``
+        verdict as ``workbench eval`` makes one: the scores (automatic criteria scored by
+        their assertions) and the weighted mean over all criteria."""
+        from dataclasses import replace
+
+        from workbench.rubrics import automatic_scorer
+
+        score_automatic = automatic_scorer(self.rubric)
+        scored = []
+        for row in self.order:
+            mine = {c.name: self.mine.get((scored_id(row), c.name)) for c in self.rubric.judged}
+            if any(v is None for v in mine.values()):
+                continue
+            metrics = getattr(row, "metrics", None) or {}
+            automatic = score_automatic(row.output, metrics.get("e2e_ms"), metrics.get("cost_usd"))
+            scores = {**mine, **automatic}
+            scored.append(replace(row, judge={
+                "model": self.reviewer, "scores": scores, "automatic": automatic,
+                "weighted": self.rubric.weighted(scores)}))  # type: ignore[arg-type]
+        return scored
 
     def _progress(self) -> str:
         total = len(self.order) * len(self.rubric.judged)

@@ -25,13 +25,13 @@ RUBRIC = Rubric.model_validate({"name": "quality", "criteria": [
     {"name": "polite", "scale": "pass-fail"}]})
 
 
-def _setup(tmp_path: Path, monkeypatch) -> None:
+def _setup(tmp_path: Path, monkeypatch, rubric: Rubric = RUBRIC, cases: int = 20) -> None:
     monkeypatch.setenv("WORKBENCH_DATABASE__URL", f"sqlite:///{tmp_path / 'app.db'}")
     (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
     monkeypatch.setenv("WORKBENCH_CONFIG_FILE", str(tmp_path / "config.toml"))
     store = open_store(load_settings().database.url)
-    save_dataset(store, "twenty", [Case({"q": f"question {i}"}) for i in range(20)])
-    commit_rubric(store, RUBRIC, message="m", author="t")
+    save_dataset(store, "twenty", [Case({"q": f"question {i}"}) for i in range(cases)])
+    commit_rubric(store, rubric, message="m", author="t")
     store.close()
     Workspace(variants=[
         VariantDraft("a", [{"role": "user", "content": "{{ q }}"}], {}, "fast"),
@@ -102,6 +102,67 @@ async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> No
             await pilot.press("4" if i % 2 else "3", "down", "1", "up", "right")
         await _until(pilot, lambda: "agreement" in str(review.query_one("#status").render()))
         assert "correct" in review.agreement()
+
+
+async def _score_by_variant(app, pilot, scores: dict[str, list[int]], outputs: int) -> str:
+    """Run the grid, open the blind review and give each output the scores of its variant
+    (one per judged criterion, top to bottom); the summary once every output is scored."""
+    await pilot.press("f3", "ctrl+g")
+    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await pilot.press("enter")
+    await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
+    await pilot.press("v")
+    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await pilot.press("enter")
+    await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
+    review = app.screen
+    assert len(review.order) == outputs
+    for _ in range(outputs):
+        given = scores[review.current().variant]  # the test peeks; the reviewer cannot
+        for i, value in enumerate(given):
+            await pilot.press(str(value), *(["down"] if i < len(given) - 1 else []))
+        await pilot.press(*["up"] * (len(given) - 1), "right")
+    await _until(pilot, lambda: review.done())
+    return str(review.query_one("#summary").render())
+
+
+async def test_review_summary_names_the_better_variant(tmp_path: Path, monkeypatch) -> None:
+    """b scored higher on every case: the summary credits b's wins to b, not to a."""
+    _setup(tmp_path, monkeypatch, cases=4)
+    app = make_app(load_settings(), engine_options={
+        "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
+    async with app.run_test(size=(150, 40)) as pilot:
+        summary = await _score_by_variant(app, pilot, {"a": [2, 1], "b": [5, 1]}, outputs=8)
+        await app.workers.wait_for_complete()
+    assert "fast: b beats a on 4 of 4 cases (no ties)" in summary
+    assert "a beats b" not in summary and "a · fast beats" not in summary
+    assert "a · fast: 0.62 " in summary and "b · fast: 1.00 " in summary
+    assert "each variant against a (the first), on each model:" in summary
+
+
+async def test_review_summary_weighs_automatic_criteria_as_eval_does(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An automatic criterion counts in the app's weighted score, scored by its assertion,
+    as in `workbench eval`: here it turns the outcome (b's answers all say "Answer:")."""
+    rubric = Rubric.model_validate({"name": "mixed", "criteria": [
+        {"name": "correct", "scale": "1-5"},
+        {"name": "plain", "assert": {"type": "not-contains", "value": "Answer:"}}]})
+    _setup(tmp_path, monkeypatch, rubric=rubric, cases=3)
+    app = make_app(load_settings(), engine_options={
+        "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
+    async with app.run_test(size=(150, 40)) as pilot:
+        summary = await _score_by_variant(app, pilot, {"a": [2], "b": [5]}, outputs=6)
+        weighted_a = rubric.weighted({"correct": 2, "plain": 1})  # (0.25 + 1) / 2
+        weighted_b = rubric.weighted({"correct": 5, "plain": 0})  # (1 + 0) / 2
+        assert f"a · fast: {weighted_a:.2f} " in summary
+        assert f"b · fast: {weighted_b:.2f} " in summary
+        assert "(weighted with plain, scored by their assertions)" in summary
+        assert "fast: a beats b on 3 of 3 cases" in summary
+        rows = app.screen.scored_rows()
+        assert {r.variant: r.judge["automatic"] for r in rows} == {
+            "a": {"plain": 1}, "b": {"plain": 0}}
+        await app.workers.wait_for_complete()
 
 
 def test_blind_order_is_shuffled_per_case_and_stable() -> None:

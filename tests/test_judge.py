@@ -4,6 +4,7 @@ output; a judge that answers garbage gives an error with the raw text, never a s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,22 @@ def test_a_judge_that_answers_garbage_gives_errors_not_scores(tmp_path: Path) ->
         assert "no 'scores' object" in judge["error"]["message"]
         assert judge["error"]["raw"].startswith("[")  # echo answered the messages as JSON
         assert judge["latency_ms"] is not None and judge["cost_usd"] == 0
+        assert "weighted" not in judge
+
+
+def test_automatic_criteria_keep_their_scores_when_the_judge_fails(tmp_path: Path) -> None:
+    """The assertion-scored criterion does not depend on the judge: its scores stay in
+    every row and in the summary; the judged criteria and `weighted` have none."""
+    result = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "echo")), "--json"],
+                                catch_exceptions=False)
+    data = json.loads(result.stdout)
+    assert [r["judge"]["automatic"] for r in data["results"]] == [
+        {"short": 1}, {"short": 0}, {"short": 1}]
+    by_criterion = {s["criterion"]: s for s in data["scores"]}
+    assert by_criterion["short"]["n"] == 3 and by_criterion["short"]["mean"] == pytest.approx(2 / 3)
+    assert by_criterion["short"]["judge_errors"] == 3
+    assert by_criterion["correctness"]["n"] == by_criterion["weighted"]["n"] == 0
+    assert by_criterion["weighted"]["mean"] is None and data["score_comparisons"] == []
 
 
 @pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")
@@ -185,6 +202,12 @@ def test_score_statistics_summarise_and_compare() -> None:
     assert comparison["sentence"].startswith("m: B beats A on 11 of 12 cases")
     flipped = score_statistics(suite, rows, [("B", "A")])[1][0]
     assert flipped["sentence"].startswith("m: B beats A")  # the better one is named first
+    from workbench.report import compare_scores
+
+    other_model = [replace(r, model="n", variant="A") for r in rows if r.variant == "B"]
+    across = compare_scores(rows + other_model, ("A", "m"), ("A", "n"))
+    assert across is not None and across["model"] is None
+    assert across["sentence"].startswith("A · n beats A · m on 11 of 12 cases")
 
 
 def _graded_config(tmp_path: Path, grader: str | None) -> Path:

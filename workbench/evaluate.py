@@ -225,15 +225,14 @@ class Evaluation:
         backend = self.engine.backend(suite.judge)
         gate = asyncio.Semaphore(self.concurrency or suite.concurrency or backend.max_concurrency)
 
-        from workbench import assertions
+        from workbench.rubrics import automatic_scorer
 
-        automatic_checks = [
-            (c.name, assertions.parse(c.assert_, c.name)) for c in rubric.criteria if c.automatic
-        ]
+        score_automatic = automatic_scorer(rubric)
 
         async def one(row: Row) -> Row:
-            seen = Observation(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
-            automatic = {name: int(check.check(seen).passed) for name, check in automatic_checks}
+            automatic = score_automatic(
+                row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd")
+            )
             earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
             if earlier is not None and earlier.rubric_version_id == version.id and earlier.error is None:
                 verdict: dict[str, Any] = {
@@ -247,6 +246,9 @@ class Evaluation:
                 found = await judge(self.engine, suite.judge, rubric, row.messages or [], row.output,
                                     run_id=row.run_id, rubric_version_id=version.id, gate=gate)
                 verdict = found.as_dict()
+            if automatic:
+                # Kept apart as well: an assertion's score stands when the judge fails.
+                verdict["automatic"] = automatic
             if verdict.get("scores") is not None:
                 verdict["scores"] = {**verdict["scores"], **automatic}
                 verdict["weighted"] = rubric.weighted(verdict["scores"])

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.rubrics import Rubric
 from workbench.stats import paired_difference, percentile
 from workbench.suite import Suite
 
@@ -229,25 +230,38 @@ def score_statistics(
     suite: Suite, rows: list[Row], pairs: Sequence[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Judge scores summarised: per variant x model x criterion the mean with a bootstrap
-    95% interval; per pair of variants on each model, the paired comparison of their
-    weighted scores (wins, ties, losses, win rate, sign test, Wilcoxon signed-rank)."""
-    from workbench.stats import bootstrap_mean, compare_paired
+    95% interval (:func:`score_summary`); per pair of variants on each model, the paired
+    comparison of their weighted scores (:func:`compare_scores`)."""
+    assert suite.rubric is not None
+    comparisons = [
+        found
+        for a, b in pairs
+        for model in suite.models
+        if (found := compare_scores(rows, (a, model.name), (b, model.name))) is not None
+    ]
+    return score_summary(suite.rubric, rows), comparisons
 
-    rubric = suite.rubric
-    criteria = [c.name for c in rubric.criteria] + ["weighted"]
-    groups: dict[tuple[str, str], list[Row]] = {}
+
+def score_summary(rubric: Rubric, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Per variant x model x criterion (and ``weighted``): the mean score of the rows'
+    ``judge`` verdicts with a bootstrap 95% interval, and how many verdicts are errors.
+
+    An automatic criterion counts for every verdict, even one whose judge failed (its
+    assertion scored it); the judged criteria and ``weighted`` only where the judge
+    answered. The app's review and ``workbench eval`` both summarise with this."""
+    from workbench.stats import bootstrap_mean
+
+    automatic = {c.name for c in rubric.criteria if c.automatic}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row.variant, row.model), []).append(row)
+        groups.setdefault((row.variant, row.model), [])
+        if row.judge:
+            groups[(row.variant, row.model)].append(row.judge)
     summary = []
-    for (variant, model), group in groups.items():
-        judged = [r.judge for r in group if r.judge and r.judge.get("scores") is not None]
-        errors = sum(1 for r in group if r.judge and r.judge.get("scores") is None)
-        for name in criteria:
-            values = [
-                float(j["weighted"] if name == "weighted" else j["scores"][name])
-                for j in judged
-                if (j.get("weighted") if name == "weighted" else j["scores"].get(name)) is not None
-            ]
+    for (variant, model), verdicts in groups.items():
+        errors = sum(1 for j in verdicts if j.get("scores") is None)
+        for name in [c.name for c in rubric.criteria] + ["weighted"]:
+            values = [v for j in verdicts if (v := _score(j, name, automatic)) is not None]
             interval = bootstrap_mean(values) if values else None
             summary.append({
                 "variant": variant, "model": model, "criterion": name, "n": len(values),
@@ -256,35 +270,58 @@ def score_statistics(
                 "ci_high": interval.high if interval else None,
                 "judge_errors": errors,
             })
-    comparisons = []
-    for a, b in pairs:
-        for model in suite.models:
-            def weighted(label: str) -> dict[tuple[int, int], float]:
-                return {
-                    (r.test_idx, r.repeat): r.judge["weighted"]
-                    for r in groups.get((label, model.name), [])
-                    if r.judge and r.judge.get("weighted") is not None
-                }
+    return summary
 
-            wa, wb = weighted(a), weighted(b)
-            keys = [k for k in wa if k in wb]
-            if not keys:
-                continue
-            found = compare_paired([wa[k] for k in keys], [wb[k] for k in keys])
-            if found.wins >= found.losses:
-                sentence = found.sentence(a=a, b=b)
-            else:
-                sentence = compare_paired([wb[k] for k in keys], [wa[k] for k in keys]).sentence(a=b, b=a)
-            comparisons.append({
-                "model": model.name, "a": a, "b": b, "pairs": found.n, "wins": found.wins,
-                "ties": found.ties, "losses": found.losses,
-                "win_rate": list(found.win_rate) if found.win_rate else None,
-                "sign_p": found.sign_p, "wilcoxon_p": found.wilcoxon_p,
-                "mean_difference": list(found.mean_difference),
-                "more_cases_needed": found.more_cases_needed,
-                "sentence": f"{model.name}: {sentence}",
-            })
-    return summary, comparisons
+
+def _score(verdict: dict[str, Any], name: str, automatic: set[str]) -> float | None:
+    if name == "weighted":
+        value = verdict.get("weighted")
+    elif name in automatic and verdict.get("automatic") is not None:
+        value = verdict["automatic"].get(name)
+    else:
+        value = (verdict.get("scores") or {}).get(name)
+    return None if value is None else float(value)
+
+
+def compare_scores(
+    rows: Sequence[Row], a: tuple[str, str], b: tuple[str, str]
+) -> dict[str, Any] | None:
+    """Column ``b`` (variant, model) against column ``a`` on their weighted scores over
+    the cases (and repeats) both have: wins, ties, losses, win rate, sign test, Wilcoxon
+    signed-rank. The sentence names the better one first. None: no common case.
+
+    On one model the sentence names the variants (prefixed by the model), else each
+    column as ``variant · model``."""
+    from workbench.stats import compare_paired
+
+    def weighted(column: tuple[str, str]) -> dict[tuple[int, int], float]:
+        return {
+            (r.test_idx, r.repeat): float(r.judge["weighted"])
+            for r in rows
+            if (r.variant, r.model) == column and r.judge and r.judge.get("weighted") is not None
+        }
+
+    wa, wb = weighted(a), weighted(b)
+    keys = [k for k in wa if k in wb]
+    if not keys:
+        return None
+    same_model = a[1] == b[1]
+    name_a, name_b = (a[0], b[0]) if same_model else (" · ".join(a), " · ".join(b))
+    found = compare_paired([wa[k] for k in keys], [wb[k] for k in keys])
+    if found.wins >= found.losses:
+        sentence = found.sentence(a=name_a, b=name_b)
+    else:
+        flipped = compare_paired([wb[k] for k in keys], [wa[k] for k in keys])
+        sentence = flipped.sentence(a=name_b, b=name_a)
+    return {
+        "model": a[1] if same_model else None, "a": name_a, "b": name_b, "pairs": found.n,
+        "wins": found.wins, "ties": found.ties, "losses": found.losses,
+        "win_rate": list(found.win_rate) if found.win_rate else None,
+        "sign_p": found.sign_p, "wilcoxon_p": found.wilcoxon_p,
+        "mean_difference": list(found.mean_difference),
+        "more_cases_needed": found.more_cases_needed,
+        "sentence": f"{a[1]}: {sentence}" if same_model else sentence,
+    }
 
 
 def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
