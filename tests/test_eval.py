@@ -595,3 +595,34 @@ dataset: {name}
     assert result.stderr.startswith(
         f"Error: data/{name}:{line}: variant a: message 1 (user), line 1: variable 'text' is undefined"
     ), result.stderr
+
+
+def _row(variant: str, case: int, repeat: int, passed: bool):
+    from workbench.report import Row
+
+    return Row(variant, "m", case, repeat, {}, "", passed, "", "ok", None, False,
+               f"{variant}{case}{repeat}", {})
+
+
+def test_repeats_are_paired_per_case_by_majority() -> None:
+    from workbench.report import compare_pass_rates
+
+    # a passes every call; b passes case 0 in 2 of 3 repeats (a pass by majority) and
+    # case 1 in 1 of 3 (a failure). Two cases make two pairs, not six.
+    rows_a = [_row("a", c, r, True) for c in range(2) for r in range(3)]
+    rows_b = [_row("b", 0, r, r < 2) for r in range(3)] + [_row("b", 1, r, r < 1) for r in range(3)]
+    found = compare_pass_rates("m", "a", "b", rows_a, rows_b)
+    assert (found.pairs, found.repeats, found.a_only, found.b_only) == (2, 3, 1, 0)
+    assert found.difference == -0.5
+    assert "by majority of repeats" in found.sentence() and "over 2 paired cases" in found.sentence()
+    single = compare_pass_rates("m", "a", "b", rows_a[::3], rows_b[::3])
+    assert (single.pairs, single.repeats) == (2, 1)
+    assert "vs a on m: pass rate" in single.sentence()
+
+
+def test_a_suite_with_repeats_pairs_its_cases_not_its_calls(tmp_path: Path) -> None:
+    suite = write(tmp_path / "suite.yaml", ECHO_SUITE + "repeats: 3\n")
+    data = json.loads(invoke("eval", str(suite), "--json").stdout)
+    assert len(data["results"]) == 18
+    [comparison] = data["comparisons"]
+    assert (comparison["pairs"], comparison["repeats"]) == (3, 3)

@@ -151,6 +151,8 @@ class Comparison:
     """``b``'s pass rate minus ``a``'s."""
     low: float
     high: float
+    repeats: int = 1
+    """Calls per case; above 1, a case counts as passed when most of its calls passed."""
 
     @property
     def distinguishable(self) -> bool:
@@ -158,8 +160,9 @@ class Comparison:
 
     def sentence(self) -> str:
         """The comparison in words."""
+        rate = "pass rate" if self.repeats == 1 else "pass rate of cases (by majority of repeats)"
         span = (
-            f"{self.b} vs {self.a} on {self.model}: pass rate {_points(self.difference)} "
+            f"{self.b} vs {self.a} on {self.model}: {rate} {_points(self.difference)} "
             f"(95% CI {_points(self.low)} to {_points(self.high)}) over {self.pairs} paired cases"
         )
         if not self.pairs:
@@ -175,6 +178,7 @@ class Comparison:
             "a": self.a,
             "b": self.b,
             "pairs": self.pairs,
+            "repeats": self.repeats,
             "a_only": self.a_only,
             "b_only": self.b_only,
             "difference": self.difference,
@@ -354,13 +358,29 @@ def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
 
 
 def compare_pass_rates(model: str, a: str, b: str, rows_a: list[Row], rows_b: list[Row]) -> Comparison:
-    """Two variants' pass rates on the cases both ran, with Newcombe's paired interval."""
-    passes_a = {(r.test_idx, r.repeat): r.passed for r in rows_a}
-    passes_b = {(r.test_idx, r.repeat): r.passed for r in rows_b}
+    """Two variants' pass rates on the cases both ran, with Newcombe's paired interval.
+
+    The pairs are cases, not calls: repeats of a case are not independent samples, and
+    counting each as a pair would overstate the sample size. With repeats, a case counts
+    as passed by a variant when more than half of its calls passed (majority vote).
+    """
+    passes_a, repeats_a = _case_verdicts(rows_a)
+    passes_b, repeats_b = _case_verdicts(rows_b)
     common = [k for k in passes_a if k in passes_b]
     both = sum(passes_a[k] and passes_b[k] for k in common)
     a_only = sum(passes_a[k] and not passes_b[k] for k in common)
     b_only = sum(passes_b[k] and not passes_a[k] for k in common)
     neither = len(common) - both - a_only - b_only
     difference, low, high = paired_difference(both, a_only, b_only, neither)
-    return Comparison(model, a, b, len(common), a_only, b_only, difference, low, high)
+    repeats = max([repeats_a.get(k, 1) for k in common] + [repeats_b.get(k, 1) for k in common],
+                  default=1)
+    return Comparison(model, a, b, len(common), a_only, b_only, difference, low, high, repeats)
+
+
+def _case_verdicts(rows: list[Row]) -> tuple[dict[int, bool], dict[int, int]]:
+    """Per case: passed by majority of its calls, and how many calls it had."""
+    calls: dict[int, list[bool]] = {}
+    for row in rows:
+        calls.setdefault(row.test_idx, []).append(row.passed)
+    verdicts = {case: 2 * sum(found) > len(found) for case, found in calls.items()}
+    return verdicts, {case: len(found) for case, found in calls.items()}
