@@ -210,6 +210,51 @@ def test_score_statistics_summarise_and_compare() -> None:
     assert across["sentence"].startswith("A · n beats A · m on 11 of 12 cases")
 
 
+def test_eval_shows_the_judges_latency_and_cost_apart_from_the_runs() -> None:
+    from workbench.cli_eval import render_report
+    from workbench.models import ModelSpec
+    from workbench.report import Report, Row, judge_figures, score_summary, summarise
+    from workbench.suite import Suite
+
+    rubric = Rubric.model_validate(RUBRIC)
+    suite = Suite(source="s", description="", variants=(), models=(ModelSpec("m", "echo", {}),),
+                  cases=(), rubric=rubric)
+    scores = {"correctness": 4, "polite": 1, "short": 1}
+
+    def row(variant: str, i: int, **judge: object) -> Row:
+        # The judged run itself took 5 s and cost $1: none of it is the judge's.
+        return Row(variant, "m", i, 0, {}, "x", True, "", "ok", None, False, f"{variant}{i}",
+                   {"e2e_ms": 5000.0, "cost_usd": 1.0},
+                   judge={"model": "j", "scores": scores, "weighted": 0.9, **judge})
+
+    rows = [row("A", 0, latency_ms=100.0, cost_usd=0.001),
+            row("A", 1, latency_ms=300.0, cost_usd=0.001),
+            row("A", 2, latency_ms=200.0, cost_usd=0.001),
+            row("A", 3, latency_ms=None, cost_usd=0.0, reused=True),
+            row("B", 0, latency_ms=50.0, cost_usd=None)]
+    figures = judge_figures(rows)
+    assert figures[0] == {"variant": "A", "model": "m", "calls": 3, "reused": 1,
+                          "latency_p50_ms": 200.0, "cost_usd": pytest.approx(0.003)}
+    assert figures[1]["cost_usd"] is None and figures[1]["latency_p50_ms"] == 50.0
+    report = Report("e1", suite, rows, [summarise("A", "m", rows[:4]), summarise("B", "m", rows[4:])],
+                    [], scores=score_summary(rubric, rows), judge_summary=figures)
+    text = render_report(report)
+    head = "Judge calls (the judge's own latency and cost, apart from the runs above):\n"
+    section = text.split(head)[1].splitlines()
+    assert section[0].split() == ["VARIANT", "MODEL", "CALLS", "REUSED", "LATENCY", "P50", "COST"]
+    assert section[1].split() == ["A", "m", "3", "1", "200", "$0.0030"]
+    assert section[2].split() == ["B", "m", "1", "0", "50", "unknown"]
+    assert report.as_dict()["judge_summary"] == figures
+
+
+def test_eval_terminal_report_has_the_judge_calls(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(_suite(tmp_path, "echo"))], catch_exceptions=False)
+    section = result.stdout.split("Judge calls (the judge's own latency and cost")[1].splitlines()
+    cells = section[2].split()
+    assert cells[:4] == ["p", "echo", "3", "0"] and cells[5] == "$0.0000"  # echo is free
+    assert float(cells[4]) >= 0
+
+
 def _graded_config(tmp_path: Path, grader: str | None) -> Path:
     config = tmp_path / "promptfooconfig.yaml"
     default = f"defaultTest:\n  options: {{provider: {grader}}}\n" if grader else ""

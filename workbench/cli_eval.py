@@ -248,6 +248,16 @@ def render_report(report: Any) -> str:
             ["VARIANT", "MODEL", "CRITERION", "N", "MEAN [95% CI]", "JUDGE ERRORS"],
         ))
         lines.extend(inert(c["sentence"]) for c in report.score_comparisons)
+        if report.judge_summary:
+            lines.append("")
+            lines.append("Judge calls (the judge's own latency and cost, apart from the runs above):")
+            lines.append(table(
+                [[j["variant"], j["model"], str(j["calls"]), str(j["reused"]),
+                  _ms(j["latency_p50_ms"]),
+                  "unknown" if j["cost_usd"] is None else f"${j['cost_usd']:.4f}"]
+                 for j in report.judge_summary],
+                ["VARIANT", "MODEL", "CALLS", "REUSED", "LATENCY P50", "COST"],
+            ))
     lines.append("")
     if report.failures:
         lines.append("FAILED:")

@@ -30,6 +30,7 @@ from workbench.report import (  # noqa: F401 - Comparison and Summary: re-export
     Row,
     Summary,
     compare_pass_rates,
+    judge_figures,
     score_statistics,
     summarise,
 )
@@ -367,6 +368,7 @@ class Evaluation:
         report = Report(experiment_id, suite, rows, summaries, comparisons, failures)
         if suite.rubric is not None and any(r.judge for r in rows):
             report.scores, report.score_comparisons = score_statistics(suite, rows, pairs)
+            report.judge_summary = judge_figures(rows)
         return report
 
 

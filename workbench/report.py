@@ -210,6 +210,8 @@ class Report:
     with a bootstrap 95% interval, and how many outputs the judge could not score."""
     score_comparisons: list[dict[str, Any]] = field(default_factory=list)
     """With a judge: variants compared on their weighted scores over paired cases."""
+    judge_summary: list[dict[str, Any]] = field(default_factory=list)
+    """With a judge: its own calls per variant x model (:func:`judge_figures`)."""
 
     @property
     def passed(self) -> bool:
@@ -224,8 +226,8 @@ class Report:
             "failures": self.failures,
             "summary": [s.as_dict() for s in self.summaries],
             "comparisons": [c.as_dict() for c in self.comparisons],
-            **({"scores": self.scores, "score_comparisons": self.score_comparisons}
-               if self.scores else {}),
+            **({"scores": self.scores, "score_comparisons": self.score_comparisons,
+                "judge_summary": self.judge_summary} if self.scores else {}),
             "results": [r.as_dict() for r in self.rows],
         }
 
@@ -326,6 +328,29 @@ def compare_scores(
         "more_cases_needed": found.more_cases_needed,
         "sentence": f"{a[1]}: {sentence}" if same_model else sentence,
     }
+
+
+def judge_figures(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The judge's own calls per variant x model, apart from the judged runs' figures:
+    how many it made (``calls``) and how many verdicts were reused from earlier runs
+    (``reused``: no call, no cost), the median latency of its calls, and what they cost
+    in all (None when some call's cost is unknown)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.judge is not None:
+            groups.setdefault((row.variant, row.model), []).append(row.judge)
+    found = []
+    for (variant, model), verdicts in groups.items():
+        calls = [j for j in verdicts if not j.get("reused") and j.get("model") is not None]
+        latencies = [float(j["latency_ms"]) for j in calls if j.get("latency_ms") is not None]
+        costs = [j.get("cost_usd") for j in calls]
+        found.append({
+            "variant": variant, "model": model, "calls": len(calls),
+            "reused": sum(1 for j in verdicts if j.get("reused")),
+            "latency_p50_ms": percentile(latencies, 50),
+            "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+        })
+    return found
 
 
 def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
