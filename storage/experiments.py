@@ -109,6 +109,29 @@ def get_experiment(store: Store, ref: str) -> ExperimentInfo:
     raise NotFoundError(f"unknown experiment {ref!r} (see `workbench eval --list`)")
 
 
+def last_experiment(store: Store, *, fingerprint: str, sources: Iterable[str]) -> ExperimentInfo:
+    """``--resume last`` for one suite: its newest experiment with the same fingerprint
+    (the same cells); else the newest that ran one of ``sources`` (the suite file, which
+    changed since: the caller refuses to resume it, saying so). Experiments of other
+    suites, app grids among them, never count.
+
+    Raises:
+        NotFoundError: no experiment of this suite.
+    """
+    names = list(dict.fromkeys(sources))  # the first is the one to show
+    with store.read() as session:
+        newest = select(Experiment).order_by(col(Experiment.created_at).desc()).limit(1)
+        row = session.exec(newest.where(col(Experiment.fingerprint) == fingerprint)).first()
+        if row is None:
+            row = session.exec(newest.where(col(Experiment.source).in_(names))).first()
+        if row is None:
+            raise NotFoundError(
+                f"no experiment to resume for {names[0]}: this suite has not been run yet "
+                "(see `workbench eval --list`)"
+            )
+        return _experiment_info(row)
+
+
 def list_experiments(store: Store, limit: int = 20) -> list[ExperimentInfo]:
     """The newest experiments first."""
     with store.read() as session:

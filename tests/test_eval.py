@@ -626,3 +626,21 @@ def test_a_suite_with_repeats_pairs_its_cases_not_its_calls(tmp_path: Path) -> N
     assert len(data["results"]) == 18
     [comparison] = data["comparisons"]
     assert (comparison["pairs"], comparison["repeats"]) == (3, 3)
+
+
+def test_resume_last_takes_this_suites_newest_experiment(tmp_path: Path) -> None:
+    mine = write(tmp_path / "mine.yaml", ECHO_SUITE)
+    other = write(tmp_path / "other.yaml", ECHO_SUITE.replace("hello world", "hello there"))
+    assert invoke("eval", str(other), "--resume", "last").exit_code == 2  # none of its own yet
+    first = json.loads(invoke("eval", str(mine), "--json").stdout)["experiment_id"]
+    later = json.loads(invoke("eval", str(other), "--json").stdout)["experiment_id"]
+    assert later != first  # the newest experiment of all is the other suite's
+    resumed = invoke("eval", str(mine), "--resume", "last", "--json")
+    assert resumed.exit_code == 1, resumed.output  # shout fails a case, as before
+    assert json.loads(resumed.stdout)["experiment_id"] == first
+    again = invoke("eval", str(other), "--resume", "last", "--json")
+    assert json.loads(again.stdout)["experiment_id"] == later
+    fresh = write(tmp_path / "fresh.yaml", ECHO_SUITE.replace("Paris", "Rome"))
+    refused = invoke("eval", str(fresh), "--resume", "last")
+    assert refused.exit_code == 2
+    assert f"no experiment to resume for {fresh}: this suite has not been run yet" in refused.stderr

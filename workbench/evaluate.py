@@ -55,7 +55,8 @@ class Evaluation:
         suite: what to run.
         use_cache: answer identical requests from earlier runs.
         concurrency: calls in flight per backend (default: the suite's, else the backend's).
-        resume: an experiment id or ``last``: run only its unsettled cells.
+        resume: an experiment id, or ``last`` (the newest experiment of this suite: the
+            same cells, else the same file): run only its unsettled cells.
         comparisons: pairs of variant labels to compare (default: each against the first).
         baselines: candidate label -> baseline label, for ``--baseline``.
         on_event: progress (started, chunk, finished, failed; ``cached`` for cache hits).
@@ -99,8 +100,14 @@ class Evaluation:
         cells = self.cells or self.prepare()
         store = self.engine.store
         suite = self.suite
-        if self.resume:
+        if self.resume == "last":  # this suite's newest experiment, not any suite's
+            found = await asyncio.to_thread(
+                experiments.last_experiment, store, fingerprint=suite.fingerprint,
+                sources=[suite.source, str(Path(suite.source).resolve())],
+            )
+        elif self.resume:
             found = await asyncio.to_thread(experiments.get_experiment, store, self.resume)
+        if self.resume:
             if found.fingerprint != suite.fingerprint:
                 raise ValidationError(
                     f"experiment {found.id} ran a different suite (its prompts, models, cases "
