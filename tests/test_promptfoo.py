@@ -635,3 +635,25 @@ def test_cases_know_their_file_and_line(tmp_path: Path) -> None:
     assert [c.where for c in suite.cases] == [
         f"{tmp_path}/promptfooconfig.yaml:4", f"{tmp_path}/t.csv:2", f"{tmp_path}/t.csv:5"
     ]
+
+
+def test_echo_of_a_one_message_chat_is_its_text(tmp_path: Path) -> None:
+    """The difference README's promptfoo section names: promptfoo's echo would answer
+    JSON.stringify of the one-message chat; Workbench's echo answers the message's text."""
+    import asyncio
+
+    from workbench.backends.base import ChatRequest, Chunk
+    from workbench.backends.echo import EchoBackend
+
+    suite = load_text(
+        tmp_path, "prompts: ['file://one.json']\nproviders: [echo]\ntests: [{vars: {x: hi}}]\n",
+        **{"one.json": '[{"role": "user", "content": "Say {{x}}"}]'},
+    )
+    [variant] = suite.variants
+    messages = templates.render_messages(variant.messages, suite.cases[0].vars, variant.defaults)
+
+    async def answer() -> str:
+        backend = EchoBackend(EchoBackend.Options())
+        return "".join([e.text async for e in backend.stream(ChatRequest(messages)) if isinstance(e, Chunk)])
+
+    assert asyncio.run(answer()) == "Say hi"  # promptfoo: '[\n  {\n    "role": "user", ...'
