@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fault_server import FaultServer, Scenario
 
 from workbench.cli import cli
 from workbench.errors import NotFoundError, StoreConflictError, ValidationError
@@ -253,6 +254,82 @@ def test_eval_terminal_report_has_the_judge_calls(tmp_path: Path) -> None:
     cells = section[2].split()
     assert cells[:4] == ["p", "echo", "3", "0"] and cells[5] == "$0.0000"  # echo is free
     assert float(cells[4]) >= 0
+
+
+JUDGE_REPLY = '{"scores": {"correctness": 4, "polite": 1}, "reason": "right and polite"}'
+hosted = pytest.mark.filterwarnings("ignore::DeprecationWarning:litellm.*",
+                                    "ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
+
+
+def _hosted_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, url: str) -> Path:
+    """The echo suite, judged by a model configured as ``judge`` behind ``url``."""
+    model = "openai/fake" if backend == "litellm" else "fake"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[models.judge]\nbackend = "{backend}"\nmodel = "{model}"\n'
+                      f'api_base = "{url}"\n', encoding="utf-8")
+    monkeypatch.setenv("WORKBENCH_CONFIG_FILE", str(config))
+    return _suite(tmp_path, "judge")
+
+
+@hosted
+@pytest.mark.parametrize("backend", ["openai", "litellm"])
+def test_a_hosted_judge_is_sent_the_rubrics_json_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    with FaultServer(Scenario("ok", reply=JUDGE_REPLY)) as server:
+        suite = _hosted_judge(tmp_path, monkeypatch, backend, server.base_url)
+        result = CliRunner().invoke(cli, ["eval", str(suite), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    bodies = [r.body or {} for r in server.requests]
+    assert len(bodies) == 3  # one judge call per output: the judged model is echo
+    schema = Rubric.model_validate(RUBRIC).judge_schema()
+    for body in bodies:
+        assert body["response_format"] == {
+            "type": "json_schema",
+            "json_schema": {"name": "rubric_scores", "schema": schema, "strict": True},
+        }
+        assert body["temperature"] == 0 and body["max_tokens"] == 400
+        assert "Criteria:" in body["messages"][0]["content"]
+    assert {b["messages"][1]["content"].split("ANSWER:\n")[1].split("\n")[0] for b in bodies} == {
+        "Paris is the capital of France.", "Berlin.",
+        "I do not know, go away. This answer is much too long to be short."}
+    for row in json.loads(result.stdout)["results"]:
+        judge = row["judge"]
+        assert "error" not in judge and judge["reason"] == "right and polite"
+        assert judge["scores"]["correctness"] == 4 and judge["scores"]["polite"] == 1
+        assert judge["latency_ms"] > 0
+
+
+@hosted
+@pytest.mark.parametrize("backend", ["openai", "litellm"])
+def test_a_provider_refusing_json_schema_gets_json_mode_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    with FaultServer(Scenario("no_json_schema", reply=JUDGE_REPLY)) as server:
+        suite = _hosted_judge(tmp_path, monkeypatch, backend, server.base_url)
+        result = CliRunner().invoke(cli, ["eval", str(suite), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    formats = [(r.body or {}).get("response_format", {}).get("type") for r in server.requests]
+    assert sorted(formats) == ["json_object"] * 3 + ["json_schema"] * 3  # no retry of the 400
+    for row in json.loads(result.stdout)["results"]:
+        assert "error" not in row["judge"] and row["judge"]["scores"]["correctness"] == 4
+
+
+def test_only_a_refused_json_schema_falls_back() -> None:
+    from types import SimpleNamespace
+
+    from workbench.judge import schema_refused
+
+    said = "judge: fake at http://127.0.0.1:9/v1: request refused (HTTP 400) ({})"
+
+    def failed(error: str, status: str = "error") -> SimpleNamespace:
+        return SimpleNamespace(status=status, error=error)
+
+    assert schema_refused(failed(said.format("'response_format' of type 'json_schema' not supported")))
+    assert schema_refused(failed(said.format("Invalid schema for response_format 'rubric_scores'")))
+    assert not schema_refused(failed(said.format("context length exceeded")))
+    assert not schema_refused(failed("judge: server error (HTTP 500) (response_format broke us)"))
+    assert not schema_refused(failed(said.format("response_format"), status="ok"))
 
 
 def _graded_config(tmp_path: Path, grader: str | None) -> Path:

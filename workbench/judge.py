@@ -2,7 +2,9 @@
 
 The judge is asked for JSON of the rubric's shape. On llama.cpp the answer is constrained
 by a grammar built from that JSON Schema; hosted models get the schema as their
-``response_format``. The answer is then checked (every judged criterion, an integer in
+``response_format``, and a provider that refuses it (HTTP 400 naming ``response_format`` or
+``json_schema``) is asked once more in JSON mode (``{"type": "json_object"}``): the prompt
+spells out the shape, and the answer is checked all the same. The answer is then checked (every judged criterion, an integer in
 its range): one that still does not parse is recorded as a judge error with the raw text,
 never as a score. The judge's own call is a run like any other, so its latency and cost
 are kept apart from the judged run's.
@@ -59,6 +61,21 @@ def judge_params(rubric: Rubric) -> dict[str, Any]:
     }
 
 
+JSON_MODE = {"type": "json_object"}
+"""What a judge is asked for where a provider refuses a JSON Schema."""
+
+
+def schema_refused(result: Any) -> bool:
+    """Whether a call failed because the provider refused the JSON Schema response format:
+    HTTP 400 (the request, not the server or the key) whose message names it."""
+    error = (result.error or "").lower()
+    return (
+        result.status == "error"
+        and "http 400" in error
+        and ("response_format" in error or "json_schema" in error or "json schema" in error)
+    )
+
+
 async def judge(
     engine: Engine,
     spec: ModelSpec,
@@ -72,9 +89,16 @@ async def judge(
 ) -> Verdict:
     """Ask ``spec`` to score ``output`` (the answer to ``prompt``) on ``rubric``; record the
     judgement when the judged run and the rubric version are known."""
-    result = await engine.run(
-        spec, judge_messages(rubric, prompt, output), judge_params(rubric), gate=gate
-    )
+    messages, params = judge_messages(rubric, prompt, output), judge_params(rubric)
+    result = await engine.run(spec, messages, params, gate=gate)
+    refused_cost = 0.0
+    if schema_refused(result):  # once: JSON mode, the same messages
+        refused_cost = result.metrics.cost_usd or 0.0  # a refused request is rarely billed
+        json_mode = {**params, "response_format": JSON_MODE}
+        result = await engine.run(spec, messages, json_mode, gate=gate)
+    cost = result.metrics.cost_usd
+    if cost is not None:
+        cost += refused_cost
     if result.status != "ok":
         answer = JudgeAnswer(None, "", f"the judge's call failed: {result.error}", result.output)
     else:
@@ -84,7 +108,7 @@ async def judge(
         scores=answer.scores,
         reason=answer.reason,
         latency_ms=result.metrics.e2e_ms,
-        cost_usd=result.metrics.cost_usd,
+        cost_usd=cost,
         error=answer.error,
         raw=answer.raw if answer.error else "",
         judge_run_id=result.run_id,

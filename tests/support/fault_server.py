@@ -14,6 +14,10 @@ One :class:`Scenario` at a time decides how ``POST /v1/chat/completions`` answer
 ``invalid_json``  one good chunk, then ``data: {not json``.
 ``unauthorized``  401 whose JSON error quotes the Authorization header back (plain,
                   URL-encoded and base64), to prove callers redact it.
+``no_json_schema`` 400 "response_format of type json_schema is not supported" to a request
+                  asking for one (as several OpenAI-compatible servers answer), else ``ok``.
+
+With ``reply`` set, ``ok`` streams that exact text (one chunk) instead of ``chunks`` tokens.
 
 Every request's headers and body are kept in :attr:`FaultServer.requests`, and for every
 content chunk ``time.perf_counter()`` right after the write in :attr:`FaultServer.sent_at`
@@ -51,6 +55,8 @@ class Scenario:
     stall_s: float = 1.0
     drop_after: int = 2
     prompt_tokens: int = 7
+    reply: str | None = None
+    """The whole answer, sent as one chunk (a judge's JSON, say)."""
 
 
 @dataclass
@@ -186,6 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{base64.b64encode(key.encode()).decode()})"
             )
             self._json(401, _error(echoed, "invalid_api_key"))
+        elif sc.kind == "no_json_schema" and _format_type(body) == "json_schema":
+            message = (
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                "with this model."
+            )
+            self._json(400, _error(message, "invalid_request_error"))
         else:
             self._stream(sc, model, sent, with_usage=sc.kind != "no_usage")
 
@@ -217,7 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
         }
         try:
             self._event({**base, "choices": [_choice({"role": "assistant", "content": ""})]})
-            for i in range(sc.chunks):
+            pieces = [f"{sc.text}{i} " for i in range(sc.chunks)]
+            if sc.reply is not None:
+                pieces = [sc.reply]
+            for i, piece in enumerate(pieces):
                 if sc.kind == "drop" and i == sc.drop_after:
                     return self._reset()
                 if sc.kind == "invalid_json" and i == 1:
@@ -225,14 +240,14 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._end()
                 if i and sc.delay_s:
                     time.sleep(sc.delay_s)
-                self._event({**base, "choices": [_choice({"content": f"{sc.text}{i} "})]})
+                self._event({**base, "choices": [_choice({"content": piece})]})
                 sent.append(time.perf_counter())
             self._event({**base, "choices": [_choice({}, "stop")]})
             if with_usage:
                 usage = {
                     "prompt_tokens": sc.prompt_tokens,
-                    "completion_tokens": sc.chunks,
-                    "total_tokens": sc.prompt_tokens + sc.chunks,
+                    "completion_tokens": len(pieces),
+                    "total_tokens": sc.prompt_tokens + len(pieces),
                 }
                 self._event({**base, "choices": [], "usage": usage})
             self._write(b"data: [DONE]\n\n")
@@ -256,6 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Close abruptly: RST (linger 0), no terminating chunk."""
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
+
+
+def _format_type(body: Any) -> Any:
+    """The ``type`` of a request's ``response_format`` (None without one)."""
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    return fmt.get("type") if isinstance(fmt, dict) else None
 
 
 def _choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
