@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from workbench.errors import StoreError, WorkbenchError
@@ -74,11 +74,21 @@ class SyncReport:
 
     pushed: Counter[str] = field(default_factory=Counter)
     pulled: Counter[str] = field(default_factory=Counter)
-    numbered: list[str] = field(default_factory=list)
-    """``NAME@N (was ~M)``: provisional numbers that became final as another number."""
+    moves: dict[str, tuple[str, int, int, bool]] = field(default_factory=dict)
+    """Version id -> (shown name, number before, number now, final) for numbers that moved."""
     conflicts: list[str] = field(default_factory=list)
     waiting: int = 0
     """Changes still in the outbox (conflicts included)."""
+
+    @property
+    def numbered(self) -> list[str]:
+        """``NAME@N (was ~M)`` (``@~N`` while still provisional) for every number that moved."""
+        return [f"{name}@{'' if final else '~'}{now} (was ~{before})"
+                for name, before, now, final in self.moves.values() if now != before]
+
+    def moved(self, vid: str, name: str, before: int, now: int, final: bool) -> None:
+        first = self.moves.get(vid, (name, before, now, final))[1]
+        self.moves[vid] = (name, first, now, final)
 
     def as_dict(self) -> dict[str, Any]:
         return {"pushed": dict(self.pushed), "pulled": dict(self.pulled),
@@ -88,6 +98,31 @@ class SyncReport:
 def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+JSON_COLUMNS = ("messages", "params", "variables")
+"""A version's JSON columns: moved between stores as the JSON text they hold (decoding and
+encoding 30,000 documents again would cost more than the inserts)."""
+
+
+def as_json_text(table: Table) -> list[Any]:
+    """The table's columns for a SELECT, its JSON columns as text."""
+    return [cast(c, Text).label(c.name) if c.name in JSON_COLUMNS else c for c in table.c]
+
+
+def insert_json_text(connection: Connection, table: Table) -> Any:
+    """An INSERT whose JSON columns take JSON text (as :func:`as_json_text` read it)."""
+    values: dict[str, Any] = {}
+    for name in JSON_COLUMNS:
+        raw = bindparam(f"raw_{name}", type_=Text)
+        # SQLite keeps JSON as text; PostgreSQL parses it (CAST(text AS json)).
+        values[name] = cast(raw, table.c[name].type) if connection.dialect.name == "postgresql" else raw
+    return insert(table).values(values)
+
+
+def json_text_params(row: dict[str, Any]) -> dict[str, Any]:
+    """Row values for :func:`insert_json_text`."""
+    return {(f"raw_{k}" if k in JSON_COLUMNS else k): v for k, v in row.items()}
 
 
 def insert_ignore(connection: Connection, table: Table) -> Any:
@@ -169,15 +204,15 @@ def requeue_all(connection: Connection) -> None:
 
 
 def place(connection: Connection, kind: str, rows: list[dict[str, Any]],
-          final: dict[str, int], new: list[dict[str, Any]], shown: str) -> list[str]:
+          final: dict[str, int], new: list[dict[str, Any]], shown: str,
+          report: SyncReport) -> None:
     """Settle the numbers of one prompt's (or rubric's) versions here.
 
     ``rows``: this store's versions of it (``id``, ``number``, ``waiting``: still in the
     outbox); ``final``: the registry's numbers of any of them (or of ``new``); ``new``:
     registry versions to add (``number`` already the registry's). Versions that reached
     the registry take its numbers and leave the outbox; versions still waiting go after
-    the highest final number, in their order. Returns ``NAME@N (was ~M)`` (``@~N`` while
-    still provisional) where a number changed.
+    the highest final number, in their order. Moved numbers go to ``report``.
     """
     table = V if kind == "version" else RV
     movable = sorted((r for r in rows if r["waiting"]), key=lambda r: r["number"])
@@ -201,8 +236,10 @@ def place(connection: Connection, kind: str, rows: list[dict[str, Any]],
             [{"b_id": r["id"], "b_n": wanted[r["id"]]} for r in changes])
     for part in chunks(list(settled)):
         connection.execute(delete(O).where(O.c.kind == kind, O.c.key.in_(part)))
-    return [f"{shown}@{'' if r['id'] in settled else '~'}{wanted[r['id']]} (was ~{r['number']})"
-            for r in changes]
+    changed = {r["id"] for r in changes}
+    for r in movable:
+        if r["id"] in settled or r["id"] in changed:
+            report.moved(r["id"], shown, r["number"], wanted[r["id"]], r["id"] in settled)
 
 
 def local_versions(connection: Connection, kind: str, groups: list[Any]) -> dict[Any, list[dict]]:

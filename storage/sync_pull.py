@@ -175,7 +175,7 @@ def _versions(connection: Connection, found: Snapshot, ids: dict[str, int],
             finals[prompt][vid] = number
     for name in sorted(touched):
         final = finals[name]
-        report.numbered += place(connection, "version", rows[ids[name]], final, new[name], name)
+        place(connection, "version", rows[ids[name]], final, new[name], name, report)
         report.pulled["versions"] += len(new[name])
 
 
@@ -191,7 +191,7 @@ def _rubrics(connection: Connection, found: Snapshot, report: SyncReport) -> Non
     rows = local_versions(connection, "rubric", sorted(touched))
     for name in sorted(touched):
         final = {rid: n for rid, (rname, n) in found.rubric_numbers.items() if rname == name}
-        report.numbered += place(connection, "rubric", rows[name], final, new[name], f"rubric {name}")
+        place(connection, "rubric", rows[name], final, new[name], f"rubric {name}", report)
         report.pulled["rubrics"] += len(new[name])
 
 

@@ -33,8 +33,11 @@ from workbench.storage.sync import (
     V,
     SyncReport,
     approval_key,
+    as_json_text,
     chunks,
     insert_ignore,
+    insert_json_text,
+    json_text_params,
     local_versions,
     place,
     reaching,
@@ -76,7 +79,6 @@ def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
     Raises:
         RegistryUnavailable: the registry cannot be reached (what was not sent still waits).
     """
-    before = _provisional_numbers(local)
     report = pull(local, registry)
     last = 0
     while True:
@@ -96,27 +98,7 @@ def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
     if report.conflicts:  # show the registry's side here (the conflicts say what was ours)
         pull(local, registry)
     report.waiting = waiting_count(local)
-    after = _provisional_numbers(local, list(before))
-    report.numbered = [
-        f"{name}@{'~' if vid in after.get('waiting', {}) else ''}{after[vid][1]} (was ~{number})"
-        for vid, (name, number) in before.items() if vid in after and after[vid][1] != number]
     return report
-
-
-def _provisional_numbers(local: Store, ids: list[str] | None = None) -> dict[str, Any]:
-    """``{version id: (prompt, number)}`` of the versions waiting to be pushed (or of
-    ``ids``, then with ``waiting``: those still waiting)."""
-    with local.errors(), local.engine.connect() as connection:
-        waiting = set(connection.execute(
-            select(O.c.key).where(O.c.kind == "version")).scalars())
-        query = select(V.c.id, P.c.name, V.c.number).join(P, P.c.id == V.c.prompt_id)
-        found: dict[str, Any] = {}
-        for part in chunks(sorted(waiting) if ids is None else ids):
-            found.update({vid: (name, number) for vid, name, number in
-                          connection.execute(query.where(V.c.id.in_(part)))})
-    if ids is not None:
-        found["waiting"] = {vid: True for vid in ids if vid in waiting}
-    return found
 
 
 RETRYABLE = {"40001", "40P01"}
@@ -142,7 +124,7 @@ def gather(connection: Connection, items: list[Any]) -> Batch:
         keys[item.kind].append(item.key)
     names = {pid: name for pid, name in connection.execute(select(P.c.id, P.c.name))}
     for part in chunks(keys["version"]):
-        for row in connection.execute(select(V).where(V.c.id.in_(part))):
+        for row in connection.execute(select(*as_json_text(V)).where(V.c.id.in_(part))):
             work.versions[row.id] = {**{c: getattr(row, c) for c in VERSION_COLUMNS},
                                      "prompt": names[row.prompt_id]}
     for part in chunks(keys["rubric"]):
@@ -218,9 +200,10 @@ def _versions(connection: Connection, work: Batch, ids: dict[str, int], outcome:
         pid = ids[row["prompt"]]
         tops[pid] = tops.get(pid, 0) + 1
         outcome.numbers[row["id"]] = tops[pid]
-        rows.append({**{c: row[c] for c in VERSION_COLUMNS}, "prompt_id": pid, "number": tops[pid]})
+        rows.append(json_text_params({**{c: row[c] for c in VERSION_COLUMNS}, "prompt_id": pid,
+                                      "number": tops[pid]}))
     if rows:
-        connection.execute(insert(V), rows)
+        connection.execute(insert_json_text(connection, V), rows)
 
 
 def _rubrics(connection: Connection, work: Batch, outcome: Outcome) -> None:
@@ -332,13 +315,13 @@ def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncRe
         by_prompt[row["prompt"]][vid] = outcome.numbers[vid]
     rows = local_versions(connection, "version", [pids[name] for name in by_prompt])
     for name, final in sorted(by_prompt.items()):
-        report.numbered += place(connection, "version", rows[pids[name]], final, [], name)
+        place(connection, "version", rows[pids[name]], final, [], name, report)
     by_rubric: dict[str, dict[str, int]] = defaultdict(dict)
     for rid, row in work.rubrics.items():
         by_rubric[row["name"]][rid] = outcome.numbers[rid]
     rubric_rows = local_versions(connection, "rubric", sorted(by_rubric))
     for name, final in sorted(by_rubric.items()):
-        report.numbered += place(connection, "rubric", rubric_rows[name], final, [], f"rubric {name}")
+        place(connection, "rubric", rubric_rows[name], final, [], f"rubric {name}", report)
     done = [item.id for item in work.items
             if item.kind not in ("version", "rubric") and item.id not in outcome.conflicts]
     gone = [item.id for item in work.items if item.kind in ("version", "rubric")

@@ -70,6 +70,9 @@ def test_push_then_pull_gives_the_same_versions_and_labels(ada: Store, bob: Stor
     assert report.pushed["versions"] == 2 and report.waiting == 0 and not report.conflicts
     assert pending(ada).total == 0
     assert [n for n, _ in registry_rows(registry, "greet")] == [1, 2]
+    with registry.engine.connect() as connection:  # JSON there, not a string of JSON
+        assert connection.execute(text(
+            "SELECT messages->0->>'content' FROM prompt_version WHERE number = 2")).scalar() == "two"
 
     pulled = pull(bob, registry)
     assert pulled.pulled["versions"] == 2 and pulled.pulled["datasets"] == 1
