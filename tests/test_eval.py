@@ -593,7 +593,8 @@ dataset: {name}
     result = invoke("eval", "data/suite.yaml", cwd=tmp_path)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(
-        f"Error: data/{name}:{line}: variant a: message 1 (user), line 1: variable 'text' is undefined"
+        f"Error: data/{name}:{line}: variant a: message 1 (user), line 1: "
+        "variable 'text' is undefined"
     ), result.stderr
 
 
@@ -614,7 +615,8 @@ def test_repeats_are_paired_per_case_by_majority() -> None:
     found = compare_pass_rates("m", "a", "b", rows_a, rows_b)
     assert (found.pairs, found.repeats, found.a_only, found.b_only) == (2, 3, 1, 0)
     assert found.difference == -0.5
-    assert "by majority of repeats" in found.sentence() and "over 2 paired cases" in found.sentence()
+    sentence = found.sentence()
+    assert "by majority of repeats" in sentence and "over 2 paired cases" in sentence
     single = compare_pass_rates("m", "a", "b", rows_a[::3], rows_b[::3])
     assert (single.pairs, single.repeats) == (2, 1)
     assert "vs a on m: pass rate" in single.sentence()

@@ -654,6 +654,7 @@ def test_echo_of_a_one_message_chat_is_its_text(tmp_path: Path) -> None:
 
     async def answer() -> str:
         backend = EchoBackend(EchoBackend.Options())
-        return "".join([e.text async for e in backend.stream(ChatRequest(messages)) if isinstance(e, Chunk)])
+        events = [e async for e in backend.stream(ChatRequest(messages))]
+        return "".join(e.text for e in events if isinstance(e, Chunk))
 
     assert asyncio.run(answer()) == "Say hi"  # promptfoo: '[\n  {\n    "role": "user", ...'

@@ -119,7 +119,8 @@ def _served_config(tmp_path: Path, base_url: str, options: str, cases: int = 3) 
     tests = "".join(f"  - vars: {{q: question {i}}}\n" for i in range(cases))
     config.write_text(
         "prompts: ['{{q}}']\n"
-        f"providers:\n  - id: openai:chat:fake\n    config: {{apiBaseUrl: '{base_url}', temperature: 0}}\n"
+        "providers:\n  - id: openai:chat:fake\n"
+        f"    config: {{apiBaseUrl: '{base_url}', temperature: 0}}\n"
         f"tests:\n{tests}evaluateOptions: {options}\n",
         encoding="utf-8",
     )
@@ -149,6 +150,6 @@ def test_evaluate_options_delay_spaces_calls_one_at_a_time(tmp_path: Path) -> No
         result = CliRunner().invoke(cli, ["eval", str(config), "--no-cache", "-j", "4"])
         assert result.exit_code == 0, result.output
         assert len(server.requests) == 3
-        for before, after in zip(server.sent_at, server.requests[1:]):
+        for before, after in zip(server.sent_at, server.requests[1:], strict=False):
             # The next call starts only after the previous one ended, and 150 ms later.
             assert after.at - before[-1] >= 0.15

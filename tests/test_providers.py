@@ -23,7 +23,7 @@ def test_the_copy_equals_litellms_own_list() -> None:
     from litellm.llms.openai_like.json_loader import JSONProviderRegistry
 
     theirs = {p.value for p in litellm.provider_list} | set(JSONProviderRegistry.list_providers())
-    assert LITELLM_PROVIDERS == theirs, (
+    assert theirs == LITELLM_PROVIDERS, (
         f"litellm {litellm.version if hasattr(litellm, 'version') else ''} changed its providers: "
         f"add {sorted(theirs - LITELLM_PROVIDERS)}, drop {sorted(LITELLM_PROVIDERS - theirs)} "
         "in workbench/providers.py"

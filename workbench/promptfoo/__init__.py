@@ -220,7 +220,7 @@ def _evaluate_options(raw: Any, loc: Loc) -> _Options:
         if key in ("cache", "showProgressBar") and not isinstance(value, bool):
             raise refuse(loc[key], f"evaluateOptions.{key} is true or false")
         if key == "delay" and (
-            not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            not isinstance(value, int | float) or isinstance(value, bool) or value < 0
         ):
             raise refuse(loc[key], "evaluateOptions.delay is a number of milliseconds, at least 0")
     return _Options(
