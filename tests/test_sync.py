@@ -291,13 +291,14 @@ def test_the_cli_pushes_pulls_shows_provisional_numbers_and_resolves(
     said = run("ada", "registry", "status")
     assert "waiting to be pushed: 1 version" in said.output, said.output
     pushed = run("ada", "registry", "push")
-    assert pushed.exit_code == 0 and "pushed: 1 versions" in pushed.output, pushed.output
+    assert pushed.exit_code == 0 and "pushed: 1 version\n" in pushed.output, pushed.output
     pulled = run("bob", "registry", "pull")
-    assert "pulled: 1 versions" in pulled.output, pulled.output
+    assert "pulled: 1 version\n" in pulled.output, pulled.output
     assert "greet@1" in run("bob", "prompts", "log", "greet").output
     # A version made after linking is provisional until pushed.
     prompt.write_text("name: greet\nmessages:\n  - role: user\n    content: Hello there\n")
-    run("ada", "prompts", "commit", str(prompt), "-m", "second")
+    made = run("ada", "prompts", "commit", str(prompt), "-m", "second")
+    assert made.stdout == "greet@2\n" and "greet@~2 until pushed" in made.stderr
     assert "greet@~2" in run("ada", "prompts", "log", "greet").output
     down = run("ada", "registry", "push", url="postgresql+psycopg://ada:s3cret@127.0.0.1:1/reg")
     assert down.exit_code == 1 and "cannot be reached" in down.output + down.stderr

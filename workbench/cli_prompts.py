@@ -72,6 +72,9 @@ def commit_cmd(state: State, file: Path, message: str, as_json: bool) -> None:
         echo_json({"created": result.created, **_version_json(result.version, full=False)})
     elif result.created:
         click.echo(result.version.ref)
+        if result.version.provisional:
+            click.echo(f"(shown as {result.version.prompt}@{result.version.shown} until pushed: the "
+                       "registry gives the final number)", err=True)
     else:
         click.echo(f"nothing to commit: {file} equals {result.version.ref}")
 

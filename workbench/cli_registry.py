@@ -161,7 +161,8 @@ def _report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         echo_json(report.as_dict())
     else:
         for title, counts in (("pulled", report.pulled), ("pushed", report.pushed)):
-            done = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()) if n)
+            done = ", ".join(f"{n} {what[:-1] if n == 1 and what.endswith('s') else what}"
+                             for what, n in sorted(counts.items()) if n)
             click.echo(f"{title}: {done or 'nothing new'}")
         for line in report.numbered:
             click.echo(f"numbered: {line}")
@@ -194,7 +195,7 @@ def push_cmd(state: State, runs: bool, as_json: bool) -> None:
             sent, skipped = push_runs(state.store, registry_store)
             report.pushed["runs"] = sent
             if skipped:
-                report.pushed["runs left here (their version is not in the registry)"] = skipped
+                report.pushed["runs kept here (their version is not in the registry)"] = skipped
         _report(report, as_json)
     finally:
         registry_store.close()
