@@ -200,10 +200,31 @@ def _versions(connection: Connection, work: Batch, ids: dict[str, int], outcome:
         pid = ids[row["prompt"]]
         tops[pid] = tops.get(pid, 0) + 1
         outcome.numbers[row["id"]] = tops[pid]
-        rows.append(json_text_params({**{c: row[c] for c in VERSION_COLUMNS}, "prompt_id": pid,
-                                      "number": tops[pid]}))
-    if rows:
-        connection.execute(insert_json_text(connection, V), rows)
+        rows.append({**{c: row[c] for c in VERSION_COLUMNS}, "prompt_id": pid, "number": tops[pid]})
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        _copy(connection, V, rows)
+    else:
+        connection.execute(insert_json_text(connection, V), [json_text_params(r) for r in rows])
+
+
+def _copy(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows into a PostgreSQL table with COPY, inside the connection's transaction (several
+    times faster than INSERTs; constraints and foreign keys are checked all the same). JSON
+    columns go as the JSON text they hold."""
+    import psycopg
+
+    columns = list(rows[0])
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with connection.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+    except psycopg.Error as exc:  # as SQLAlchemy would have raised it (callers handle those)
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error,
+                                  connection_invalidated=connection.invalidated) from None
 
 
 def _rubrics(connection: Connection, work: Batch, outcome: Outcome) -> None:

@@ -127,7 +127,8 @@ def test_a_registry_stopped_mid_push_then_restarted_gets_everything_once(own_pos
     registry.close()
 
 
-def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path: Path,
+@pytest.mark.parametrize("when", ["before the copy", "after the copy"])
+def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path: Path, when: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The server dies inside the registry's transaction (not between two): that batch is
     not there at all, and the next push sends it whole."""
@@ -139,16 +140,19 @@ def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path:
     for i in range(40):
         content = PromptContent(messages=(Message(role="user", content=f"v{i}"),))
         repo.commit(local, repo.Draft(name="greet", content=content), message="m", author="ada")
-    real = sync_push._versions
+    name = "_copy" if when == "before the copy" else "_versions"
+    real = getattr(sync_push, name)
 
-    def dying(connection, work, ids, outcome):  # type: ignore[no-untyped-def]
-        real(connection, work, ids, outcome)  # rows written, not committed
+    def dying(*args):  # type: ignore[no-untyped-def]
+        if when == "before the copy":
+            own_postgres.stop()
+        real(*args)  # rows written (or not), never committed
         own_postgres.stop()
 
-    monkeypatch.setattr(sync_push, "_versions", dying)
+    monkeypatch.setattr(sync_push, name, dying)
     with pytest.raises(RegistryUnavailable):
         push(local, registry)
-    monkeypatch.setattr(sync_push, "_versions", real)
+    monkeypatch.setattr(sync_push, name, real)
     own_postgres.start()
     assert pending(local).waiting["version"] == 40
     deadline = time.monotonic() + 30
