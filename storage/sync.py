@@ -234,8 +234,9 @@ def place(connection: Connection, kind: str, rows: list[dict[str, Any]],
         connection.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(number=bindparam("b_n")),
             [{"b_id": r["id"], "b_n": wanted[r["id"]]} for r in changes])
-    for part in chunks(list(settled)):
-        connection.execute(delete(O).where(O.c.kind == kind, O.c.key.in_(part)))
+    if settled:
+        connection.execute(delete(O).where(O.c.kind == kind, O.c.key == bindparam("b_key")),
+                           [{"b_key": vid} for vid in settled])
     changed = {r["id"] for r in changes}
     for r in movable:
         if r["id"] in settled or r["id"] in changed:
@@ -248,6 +249,8 @@ def local_versions(connection: Connection, kind: str, groups: list[Any]) -> dict
     table, column = (V, V.c.prompt_id) if kind == "version" else (RV, RV.c.name)
     waiting = select(O.c.key).where(O.c.kind == kind)
     found: dict[Any, list[dict]] = {group: [] for group in groups}
+    if not groups:
+        return found
     for part in chunks(groups):
         for row in connection.execute(
                 select(column, table.c.id, table.c.number, table.c.id.in_(waiting))

@@ -76,29 +76,53 @@ class Outcome:
 def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
     """Pull, then send every waiting change to the registry.
 
+    Batches go one after another (a batch may hold the parents of the next), while this
+    store reads the next batch and settles the previous one: the registry's transaction
+    mostly waits on the network and the server, and the two overlap.
+
     Raises:
         RegistryUnavailable: the registry cannot be reached (what was not sent still waits).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     report = pull(local, registry)
-    last = 0
-    while True:
-        with local.errors(), local.engine.connect() as connection:
-            items = connection.execute(
-                select(O).where(O.c.state == WAITING, O.c.id > last).order_by(O.c.id).limit(batch)
-            ).all()
-            if not items:
-                break
-            last = items[-1].id
-            work = gather(connection, items)
-        outcome = _send_retrying(registry, local, work)
-        if after_registry_commit is not None:
-            after_registry_commit()
-        with local.errors(), local.writer.begin() as connection:
-            settle(connection, work, outcome, report)
+    last, work = _next_batch(local, 0, batch)
+    done: tuple[Batch, Outcome] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-push") as sender:
+        while work is not None:
+            sending = sender.submit(_send_retrying, registry, local, work)
+            try:
+                if done is not None:  # the previous batch, which the registry committed
+                    _settle(local, *done, report)
+                    done = None
+                last, upcoming = _next_batch(local, last, batch)
+            finally:
+                outcome = sending.result()  # waits; raises what the registry raised
+            if after_registry_commit is not None:
+                after_registry_commit()
+            done, work = (work, outcome), upcoming
+        if done is not None:
+            _settle(local, *done, report)
     if report.conflicts:  # show the registry's side here (the conflicts say what was ours)
         pull(local, registry)
     report.waiting = waiting_count(local)
     return report
+
+
+def _next_batch(local: Store, last: int, size: int) -> tuple[int, Batch | None]:
+    """The waiting changes after outbox id ``last`` (up to ``size``), with their rows."""
+    with local.errors(), local.engine.connect() as connection:
+        items = connection.execute(
+            select(O).where(O.c.state == WAITING, O.c.id > last).order_by(O.c.id).limit(size)
+        ).all()
+        if not items:
+            return last, None
+        return items[-1].id, gather(connection, items)
+
+
+def _settle(local: Store, work: Batch, outcome: Outcome, report: SyncReport) -> None:
+    with local.errors(), local.writer.begin() as connection:
+        settle(connection, work, outcome, report)
 
 
 RETRYABLE = {"40001", "40P01"}
