@@ -72,13 +72,22 @@ class RegistryScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
+    _busy = False
+    """A push, pull or resolve is under way (one at a time: a thread cannot be stopped)."""
+
+    def _start(self, what: str, *args: Any) -> None:
+        if self._busy:
+            self._say("a push, pull or resolve is still under way")
+            return
+        self._busy = True
+        self._say(f"{what}...")
+        self.sync(*args)
+
     def action_push(self) -> None:
-        self._say("pushing...")
-        self.sync("push")
+        self._start("pushing", "push")
 
     def action_pull(self) -> None:
-        self._say("pulling...")
-        self.sync("pull")
+        self._start("pulling", "pull")
 
     def action_resolve(self, mine: bool) -> None:
         table = self.query_one("#conflicts", DataTable)
@@ -86,11 +95,16 @@ class RegistryScreen(Screen[None]):
             self._say("no conflict selected")
             return
         conflict = self._conflicts[min(table.cursor_row, len(self._conflicts) - 1)]
-        self._say("resolving...")
-        self.sync("resolve", conflict, mine)
+        self._start("resolving", "resolve", conflict, mine)
 
-    @work(thread=True, exclusive=True, group="registry-sync", exit_on_error=False)
+    @work(thread=True, group="registry-sync", exit_on_error=False)
     def sync(self, what: str, conflict: Any = None, mine: bool = False) -> None:
+        try:
+            self._sync(what, conflict, mine)
+        finally:
+            self._busy = False
+
+    def _sync(self, what: str, conflict: Any, mine: bool) -> None:
         from workbench.registry_link import open_registry, resolve
         from workbench.storage.sync_pull import pull
         from workbench.storage.sync_push import push

@@ -14,11 +14,19 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from workbench.domain import Ref, check_label
+from workbench.domain import Ref, check_label, check_text
 from workbench.errors import NotFoundError, ValidationError
 from workbench.storage.db import Store
-from workbench.storage.outbox import enqueue
-from workbench.storage.models import Approval, LabelEvent, LabelRule, Prompt, PromptVersion, utcnow
+from workbench.storage.outbox import REFUSED, enqueue
+from workbench.storage.models import (
+    Approval,
+    LabelEvent,
+    LabelRule,
+    Outbox,
+    Prompt,
+    PromptVersion,
+    utcnow,
+)
 from workbench.storage.repo import APPROVED, _resolve, _retrying, _set_label_once, as_utc
 
 RULES = {"approval": "may only point to a version someone approved"}
@@ -39,7 +47,8 @@ class AuditEntry:
     """One line of the audit log: an approval, or a label move (``from`` None: created)."""
 
     kind: str
-    """``approval`` or ``label``."""
+    """``approval``, ``label``, or ``refused``: a label move made here that the registry
+    refused (a conflict settled otherwise); it never took effect there."""
     prompt: str
     label: str
     from_number: int | None
@@ -54,6 +63,8 @@ def approve(store: Store, ref: Ref, *, actor: str, comment: str) -> ApprovalInfo
     transaction). Approving a version already approved records another approval."""
     if not comment.strip():
         raise ValidationError("an approval needs a comment (-m): say why")
+    check_text(comment, "the comment")
+    check_text(actor, "the approver's name")
 
     def work(session) -> ApprovalInfo:  # type: ignore[no-untyped-def]
         prompt, version = _resolve(session, ref)
@@ -124,8 +135,10 @@ def audit(store: Store, name: str | None = None) -> list[AuditEntry]:
                        a.approver, as_utc(a.at), a.comment)
             for a in session.exec(select(Approval).where(col(Approval.prompt_id).in_(wanted)))
         ]
+        refused = {int(key) for key in session.exec(select(Outbox.key).where(
+            Outbox.kind == "label", Outbox.state == REFUSED))}
         entries += [
-            AuditEntry("label", prompts[e.prompt_id], e.label,
+            AuditEntry("refused" if e.id in refused else "label", prompts[e.prompt_id], e.label,
                        numbers.get(e.from_version_id) if e.from_version_id else None,
                        numbers[e.to_version_id], e.actor, as_utc(e.at))
             for e in session.exec(select(LabelEvent).where(col(LabelEvent.prompt_id).in_(wanted)))

@@ -112,7 +112,10 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     try:
         # A registry on a host that drops packets must not hang a push forever.
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        # Sessions in UTC: SQLite hands back naive UTC times, which PostgreSQL reads in the
+        # session's time zone; a server set to another zone would shift every one of them.
+        return create_engine(parsed, pool_pre_ping=True,
+                             connect_args={"connect_timeout": 10, "options": "-c TimeZone=UTC"})
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"no driver for {redact_url(url)}: install the 'postgres' extra ({exc.name})"

@@ -314,10 +314,12 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     """``version``, ``label`` (a label event), ``approval``, ``rubric`` or ``dataset``."""
-    key: str = Field(sa_column=Column(String(64), nullable=False))
+    key: str = Field(sa_column=Column(String(200), nullable=False))
     """The version or rubric version id, the event's or approval's id, the dataset's name."""
     state: str = Field(default="waiting", sa_column=Column(String(16), nullable=False))
-    """``waiting``, or ``conflict`` (the registry refused it; ``detail`` says why)."""
+    """``waiting``; ``conflict`` (the registry refused it; ``detail`` says why); ``refused``
+    (a conflict settled by keeping the registry's, or by moving the label again: kept so the
+    audit log can say so and a new registry is never sent it)."""
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = _when()
 
@@ -328,5 +330,5 @@ class SyncState(SQLModel, table=True):
 
     __tablename__ = "sync_state"
 
-    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    key: str = Field(sa_column=Column(String(200), primary_key=True))
     value: str = Field(sa_column=Column(Text, nullable=False))

@@ -15,7 +15,7 @@ from workbench.storage.db import Store
 from workbench.storage.models import LabelEvent, Outbox, Prompt, SyncState, utcnow
 
 KINDS = ("version", "rubric", "dataset", "approval", "label")
-WAITING, CONFLICT = "waiting", "conflict"
+WAITING, CONFLICT, REFUSED = "waiting", "conflict", "refused"
 REGISTRY_ID = "registry_id"
 """The key under which ``sync_state`` holds the identity of the registry this store syncs
 with: once set, versions that wait in the outbox have provisional numbers."""

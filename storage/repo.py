@@ -15,7 +15,15 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from workbench.domain import LATEST, PromptContent, Ref, check_label, check_name, version_id
+from workbench.domain import (
+    LATEST,
+    PromptContent,
+    Ref,
+    check_label,
+    check_name,
+    check_text,
+    version_id,
+)
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
 from workbench.storage.outbox import enqueue, provisional_ids
@@ -80,6 +88,8 @@ def commit(store: Store, draft: Draft, *, message: str, author: str) -> CommitRe
     retries the whole transaction.
     """
     check_name(draft.name)
+    check_text(message, "the message")
+    check_text(author, "the author's name")
     return _retrying(store, lambda session: _commit_once(session, draft, message, author))
 
 
@@ -332,6 +342,8 @@ def set_label(store: Store, ref: Ref, label: str, *, actor: str, comment: str = 
         ConflictError: the label is protected and the version has no approval.
     """
     check_label(label)
+    check_text(comment, "the comment")
+    check_text(actor, "the actor's name")
     return _retrying(store, lambda session: _set_label_once(session, ref, label, actor, comment))
 
 

@@ -24,8 +24,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError
 
 from workbench.errors import StoreError, WorkbenchError
 from workbench.storage.db import Store
@@ -43,7 +55,7 @@ from workbench.storage.models import (
     SyncState,
     utcnow,
 )
-from workbench.storage.outbox import REGISTRY_ID, WAITING
+from workbench.storage.outbox import REFUSED, REGISTRY_ID, WAITING
 from workbench.storage.repo import as_utc
 
 P: Table = Prompt.__table__  # type: ignore[assignment]
@@ -142,14 +154,17 @@ def reaching(registry: Store, local: Store) -> Iterator[None]:
 
     try:
         yield
-    except (IntegrityError, StoreError):
+    except StoreError:
         raise
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in ("40001", "40P01"):
             raise  # a deadlock or serialization failure: the caller sends again
-        if not exc.connection_invalidated and type(exc).__name__ not in (
-                "OperationalError", "InterfaceError"):
-            raise StoreError(registry._describe(exc)) from None
+        down = exc.connection_invalidated or (
+            type(exc).__name__ in ("OperationalError", "InterfaceError")
+            and (state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")))
+        if not down:  # the registry answered, and refused: say what it said
+            raise StoreError(f"the registry refused the push: {registry._describe(exc)}") from None
         waiting = waiting_count(local)
         raise RegistryUnavailable(
             f"the registry {registry.display_url} cannot be reached "
@@ -185,16 +200,17 @@ def link(connection: Connection, registry_id: str) -> None:
 
 
 def requeue_all(connection: Connection) -> None:
-    """Queue every version, rubric version, dataset, approval and label move (those not
-    already waiting), in an order the registry can take: parents first."""
-    connection.execute(delete(O))
+    """Queue every version, rubric version, dataset, approval and label move, in an order
+    the registry can take: parents first. Label moves a registry refused stay refused."""
+    connection.execute(delete(O).where(O.c.state != REFUSED))
+    refused = select(O.c.key).where(O.c.kind == "label", O.c.state == REFUSED)
     now = utcnow()
     sources = (
         ("version", select(V.c.id).order_by(V.c.prompt_id, V.c.number)),
         ("rubric", select(RV.c.id).order_by(RV.c.name, RV.c.number)),
         ("dataset", select(D.c.name).order_by(D.c.name)),
         ("approval", select(A.c.id).order_by(A.c.id)),
-        ("label", select(E.c.id).order_by(E.c.id)),
+        ("label", select(E.c.id).where(cast(E.c.id, String).not_in(refused)).order_by(E.c.id)),
     )
     for kind, query in sources:
         keys = [str(key) for key in connection.execute(query).scalars()]
@@ -266,3 +282,19 @@ def event_key(prompt: str, label: str, to_id: str, at: Any) -> tuple[str, str, s
 
 def approval_key(version_id: str, approver: str, at: Any) -> tuple[str, str, Any]:
     return (version_id, approver, as_utc(at))
+
+
+def dataset_base_key(name: str) -> str:
+    """``sync_state`` key of the registry's ``updated_at`` that this store's copy of a
+    dataset is based on (a push is refused when the registry's has moved on since)."""
+    return f"dataset-base:{name}"
+
+
+def stamp(moment: Any) -> str:
+    """A time as compared across databases: UTC, ISO 8601, microseconds."""
+    return as_utc(moment).isoformat()
+
+
+def set_state(connection: Connection, key: str, value: str) -> None:
+    if connection.execute(update(S).where(S.c.key == key).values(value=value)).rowcount == 0:
+        connection.execute(insert(S).values(key=key, value=value))

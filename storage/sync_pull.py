@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, cast, delete, insert, select, String, update
 
 from workbench.storage.db import Store
-from workbench.storage.outbox import WAITING
-from workbench.storage.repo import as_utc
+from workbench.storage.outbox import CONFLICT, REGISTRY_ID, WAITING
 from workbench.storage.sync import (
     RV,
     A,
@@ -28,15 +27,20 @@ from workbench.storage.sync import (
     P,
     R,
     V,
+    S,
     SyncReport,
     approval_key,
     chunks,
+    dataset_base_key,
+    insert_ignore,
     event_key,
     link,
     local_versions,
     place,
     reaching,
     registry_identity,
+    set_state,
+    stamp,
     waiting_count,
 )
 
@@ -75,11 +79,17 @@ def pull(local: Store, registry: Store) -> SyncReport:
     with local.errors(), local.engine.connect() as connection:
         have_versions = set(connection.execute(select(V.c.id)).scalars())
         have_rubrics = set(connection.execute(select(RV.c.id)).scalars())
-        have_datasets = {r.name: as_utc(r.updated_at)
-                         for r in connection.execute(select(D.c.name, D.c.updated_at))}
+        bases = dict(connection.execute(select(S.c.key, S.c.value)).all())
+        have_datasets = {name: bases.get(dataset_base_key(name))
+                         for name in connection.execute(select(D.c.name)).scalars()}
+        # Labels protected here before this store met a registry: the registry gets them
+        # (a pull then brings the registry's rules, which would otherwise drop them).
+        rules = [] if REGISTRY_ID in bases else [r._asdict() for r in connection.execute(select(R))]
     with reaching(registry, local):
         with registry.writer.begin() as connection:
             registry_id = registry_identity(connection)
+            if rules:
+                connection.execute(insert_ignore(connection, R), rules)
         snapshot = read_registry(registry, have_versions, have_rubrics, have_datasets)
     with local.errors(), local.writer.begin() as connection:
         link(connection, registry_id)
@@ -125,8 +135,8 @@ def read_registry(registry: Store, have_versions: set[str], have_rubrics: set[st
                             for row in connection.execute(select(L))]
             found.rules = [row._asdict() for row in connection.execute(select(R))]
             datasets = {row.id: row._asdict() for row in connection.execute(select(D))
-                        if have_datasets.get(row.name) is None
-                        or as_utc(row.updated_at) > have_datasets[row.name]}
+                        if row.name not in have_datasets
+                        or stamp(row.updated_at) != have_datasets[row.name]}
             for part in chunks(list(datasets)):
                 for row in connection.execute(select(C).where(C.c.dataset_id.in_(part))
                                               .order_by(C.c.dataset_id, C.c.position)):
@@ -227,6 +237,9 @@ def _labels(connection: Connection, found: Snapshot, ids: dict[str, int]) -> Non
         select(E.c.prompt_id, E.c.label).join(O, O.c.key == cast(E.c.id, String))
         .where(O.c.kind == "label", O.c.state == WAITING))}
     here = {(r.prompt_id, r.name): r.version_id for r in connection.execute(select(L))}
+    theirs = {(ids[label["prompt"]], label["name"]) for label in found.labels}
+    for key in here.keys() - theirs - ours:  # a move the registry refused: back to its state
+        connection.execute(delete(L).where(L.c.prompt_id == key[0], L.c.name == key[1]))
     for label in found.labels:
         key = (ids[label["prompt"]], label["name"])
         if key in ours or here.get(key) == label["version_id"]:
@@ -241,10 +254,12 @@ def _labels(connection: Connection, found: Snapshot, ids: dict[str, int]) -> Non
 
 
 def _datasets(connection: Connection, found: Snapshot, report: SyncReport) -> None:
-    ours = set(connection.execute(select(O.c.key).where(O.c.kind == "dataset")).scalars())
+    ours = set(connection.execute(select(O.c.key).where(
+        O.c.kind == "dataset", O.c.state.in_((WAITING, CONFLICT)))).scalars())
     for name, data in found.datasets.items():
         if name in ours:
             continue
+        set_state(connection, dataset_base_key(name), stamp(data["updated_at"]))
         values = {k: data[k] for k in ("description", "source", "created_at", "updated_at")}
         dataset_id = connection.execute(select(D.c.id).where(D.c.name == name)).scalar()
         if dataset_id is None:

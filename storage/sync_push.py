@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from workbench.errors import StoreError
 from workbench.storage.db import Store
 from workbench.storage.outbox import CONFLICT, WAITING
 from workbench.storage.repo import APPROVED, as_utc
@@ -31,16 +32,20 @@ from workbench.storage.sync import (
     P,
     R,
     V,
+    S,
     SyncReport,
     approval_key,
     as_json_text,
     chunks,
+    dataset_base_key,
     insert_ignore,
     insert_json_text,
     json_text_params,
     local_versions,
     place,
     reaching,
+    set_state,
+    stamp,
     waiting_count,
 )
 from workbench.storage.sync_pull import RUBRIC_COLUMNS, VERSION_COLUMNS, pull
@@ -71,6 +76,8 @@ class Outcome:
     """Version and rubric version id -> the registry's number."""
     conflicts: dict[int, str] = field(default_factory=dict)
     """Outbox id -> why the registry refused it."""
+    bases: dict[str, str] = field(default_factory=dict)
+    """Dataset name -> the registry's ``updated_at`` (stamped) after the push."""
 
 
 def push(local: Store, registry: Store, *, batch: int = BATCH) -> SyncReport:
@@ -136,8 +143,11 @@ def _send_retrying(registry: Store, local: Store, work: Batch, attempts: int = 5
             with reaching(registry, local), registry.writer.begin() as connection:
                 return send(connection, work)
         except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE or attempt == attempts - 1:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
                 raise
+            if attempt == attempts - 1:
+                raise StoreError(f"the registry kept refusing the batch ({registry._describe(exc)}); "
+                                 "it waits in the outbox: push again") from None
     raise AssertionError("unreachable")
 
 
@@ -165,7 +175,10 @@ def gather(connection: Connection, items: list[Any]) -> Batch:
         if row is not None:
             cases = connection.execute(select(C).where(C.c.dataset_id == row.id)
                                        .order_by(C.c.position)).all()
-            work.datasets[name] = {**row._asdict(), "cases": [c._asdict() for c in cases]}
+            base = connection.execute(select(S.c.value).where(
+                S.c.key == dataset_base_key(name))).scalar()
+            work.datasets[name] = {**row._asdict(), "cases": [c._asdict() for c in cases],
+                                   "base": base}
     wanted = {r["prompt"] for r in (*work.versions.values(), *work.approvals.values(),
                                     *work.events.values())}
     for row in connection.execute(select(P).where(P.c.name.in_(sorted(wanted)))):
@@ -189,7 +202,7 @@ def send(connection: Connection, work: Batch) -> Outcome:
     # Datasets in name order: two pushers lock them in the same order.
     for item in sorted((i for i in work.items if i.kind == "dataset"), key=lambda i: i.key):
         if item.key in work.datasets:
-            problem = _dataset(connection, work.datasets[item.key])
+            problem = _dataset(connection, work.datasets[item.key], outcome)
             if problem:
                 outcome.conflicts[item.id] = problem
     return outcome
@@ -305,6 +318,8 @@ def _move_label(connection: Connection, event: dict[str, Any], ids: dict[str, in
     if any(as_utc(at) == as_utc(event["at"]) for at in already):
         return ""  # sent before; the acknowledgement was lost
     there = current.version_id if current is not None else None
+    if there == event["to_version_id"]:
+        return ""  # someone made the same move: nothing to do, nothing overwritten
     if there != event["from_version_id"]:
         who = f" (moved by {current.moved_by} at {as_utc(current.moved_at):%Y-%m-%d %H:%M:%SZ})" \
             if current is not None else ""
@@ -312,11 +327,14 @@ def _move_label(connection: Connection, event: dict[str, Any], ids: dict[str, in
                 f"to {_number(connection, event['to_version_id'])}, but the registry has it at "
                 f"{_number(connection, there)}{who}: `workbench registry resolve {name} {label} "
                 "--mine` moves it to yours again, `--theirs` keeps theirs")
-    rule = connection.execute(select(R.c.requires).where(R.c.label == label)).scalar()
-    if label != APPROVED and rule == "approval" and connection.execute(
+    rule = "approval" if label == APPROVED else \
+        connection.execute(select(R.c.requires).where(R.c.label == label)).scalar()
+    if rule == "approval" and connection.execute(
             select(A.c.id).where(A.c.version_id == event["to_version_id"]).limit(1)).first() is None:
-        return (f"{name}:{label} is protected in the registry: it may only point to an approved "
-                f"version, and {_number(connection, event['to_version_id'])} has no approval there")
+        what = "approved is moved by approving" if label == APPROVED else \
+            f"{label} is protected in the registry"
+        return (f"{name}:{label}: {what}: it may only point to an approved version, and "
+                f"{_number(connection, event['to_version_id'])} has no approval there")
     values = {"version_id": event["to_version_id"], "moved_by": event["actor"],
               "moved_at": event["at"]}
     if current is None:
@@ -329,25 +347,34 @@ def _move_label(connection: Connection, event: dict[str, Any], ids: dict[str, in
     return ""
 
 
-def _dataset(connection: Connection, data: dict[str, Any]) -> str:
-    """Replace the registry's dataset with ours, unless theirs changed after ours."""
-    row = connection.execute(select(D).where(D.c.name == data["name"]).with_for_update()).first()
+def _dataset(connection: Connection, data: dict[str, Any], outcome: Outcome) -> str:
+    """Compare-and-set: replace the registry's dataset with ours only where it is still the
+    one ours is based on (or absent, or already equal to ours)."""
+    name = data["name"]
+    connection.execute(insert_ignore(connection, D).values(
+        name=name, description="", source="", created_at=data["created_at"],
+        updated_at=data["updated_at"]))  # absent: made now, empty, so it can be locked
+    row = connection.execute(select(D).where(D.c.name == name).with_for_update()).one()
+    cases = [{"position": c["position"], "vars": c["vars"], "expected": c["expected"],
+              "metadata": c["metadata"]} for c in data["cases"]]
+    theirs = [{k: c[k] for k in ("position", "vars", "expected", "metadata")}
+              for c in connection.execute(select(C).where(C.c.dataset_id == row.id)
+                                          .order_by(C.c.position)).mappings()]
+    made_now = stamp(row.updated_at) == stamp(data["updated_at"]) and not theirs
+    if (row.description, row.source, theirs) == (data["description"], data["source"], cases):
+        outcome.bases[name] = stamp(row.updated_at)  # the same already: nothing to send
+        return ""
+    if not made_now and stamp(row.updated_at) != data["base"]:
+        return (f"dataset {name}: changed in the registry (at "
+                f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%SZ}) since your copy was taken: "
+                f"`workbench registry resolve {name} --dataset --mine` sends yours over it, "
+                "`--theirs` takes theirs")
     values = {k: data[k] for k in ("description", "source", "created_at", "updated_at")}
-    if row is not None and as_utc(row.updated_at) > as_utc(data["updated_at"]):
-        return (f"dataset {data['name']}: replaced in the registry at "
-                f"{as_utc(row.updated_at):%Y-%m-%d %H:%M:%SZ}, after your change: `workbench "
-                f"registry resolve {data['name']} --dataset --mine` sends yours, `--theirs` "
-                "takes theirs")
-    if row is None:
-        dataset_id = connection.execute(insert(D).values(name=data["name"], **values)).inserted_primary_key[0]
-    else:
-        dataset_id = row.id
-        connection.execute(update(D).where(D.c.id == row.id).values(**values))
-        connection.execute(delete(C).where(C.c.dataset_id == row.id))
-    cases = [{"dataset_id": dataset_id, "position": c["position"], "vars": c["vars"],
-              "expected": c["expected"], "metadata": c["metadata"]} for c in data["cases"]]
+    connection.execute(update(D).where(D.c.id == row.id).values(**values))
+    connection.execute(delete(C).where(C.c.dataset_id == row.id))
     if cases:
-        connection.execute(insert(C), cases)
+        connection.execute(insert(C), [{"dataset_id": row.id, **c} for c in cases])
+    outcome.bases[name] = stamp(data["updated_at"])
     return ""
 
 
@@ -367,8 +394,16 @@ def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncRe
     rubric_rows = local_versions(connection, "rubric", sorted(by_rubric))
     for name, final in sorted(by_rubric.items()):
         place(connection, "rubric", rubric_rows[name], final, [], f"rubric {name}", report)
+    changed = set()  # datasets saved again while the push was on: they go next time
+    for name, data in work.datasets.items():
+        now = connection.execute(select(D.c.updated_at).where(D.c.name == name)).scalar()
+        if now is None or stamp(now) != stamp(data["updated_at"]):
+            changed.add(name)
+        if name in outcome.bases:
+            set_state(connection, dataset_base_key(name), outcome.bases[name])
     done = [item.id for item in work.items
-            if item.kind not in ("version", "rubric") and item.id not in outcome.conflicts]
+            if item.kind not in ("version", "rubric") and item.id not in outcome.conflicts
+            and not (item.kind == "dataset" and item.key in changed)]
     gone = [item.id for item in work.items if item.kind in ("version", "rubric")
             and item.key not in work.versions and item.key not in work.rubrics]
     for part in chunks(done + gone):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, select, update
 
 from workbench.storage.db import Store
 from workbench.storage.models import Experiment, Run
@@ -55,8 +55,13 @@ def push_runs(local: Store, registry: Store, *, batch: int = 500) -> tuple[int, 
                     skipped += 1
                     continue
                 summaries.append({**row, **BLANK})
-            if experiment_rows:
+            if experiment_rows:  # new ones, and the status of those sent while running
                 connection.execute(insert_ignore(connection, EXPERIMENT), experiment_rows)
+                connection.execute(
+                    update(EXPERIMENT).where(EXPERIMENT.c.id == bindparam("b_id"))
+                    .values(status=bindparam("b_status"), finished_at=bindparam("b_finished")),
+                    [{"b_id": e["id"], "b_status": e["status"], "b_finished": e["finished_at"]}
+                     for e in experiment_rows])
             if summaries:
                 connection.execute(insert_ignore(connection, RUN), summaries)
         sent += len(summaries)

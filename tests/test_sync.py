@@ -372,3 +372,168 @@ def test_a_deadlocked_batch_is_sent_again(ada: Store, registry: Store,
     commit(ada, "greet", "one")
     assert push(ada, registry).waiting == 0 and len(calls) == 2
     assert [n for n, _ in registry_rows(registry, "greet")] == [1]
+
+
+def test_a_dataset_saved_during_a_push_waits_for_the_next(ada: Store, bob: Store, registry: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.storage import sync_push
+
+    save_dataset(ada, "cases", [Case({"n": 1})])
+    monkeypatch.setattr(sync_push, "after_registry_commit",
+                        lambda: save_dataset(ada, "cases", [Case({"n": 1}), Case({"n": 2})],
+                                             replace=True))
+    push(ada, registry)
+    monkeypatch.setattr(sync_push, "after_registry_commit", None)
+    assert pending(ada).waiting["dataset"] == 1  # the second save was not what went
+    push(ada, registry)
+    pull(bob, registry)
+    assert [c.vars for c in get_dataset(bob, "cases").cases] == [{"n": 1}, {"n": 2}]
+
+
+def test_a_dataset_changed_in_the_registry_since_our_copy_is_a_conflict_not_an_overwrite(
+        ada: Store, bob: Store, registry: Store) -> None:
+    from workbench.registry_link import resolve
+
+    save_dataset(ada, "cases", [Case({"n": 0})])
+    push(ada, registry)
+    pull(bob, registry)
+    save_dataset(bob, "cases", [Case({"n": "bob"})], replace=True)
+    push(bob, registry)
+    save_dataset(ada, "cases", [Case({"n": "ada"})], replace=True)  # later, without a pull
+    report = push(ada, registry)
+    assert report.conflicts and "changed in the registry" in report.conflicts[0]
+    pull(bob, registry)
+    assert get_dataset(bob, "cases").cases[0].vars == {"n": "bob"}  # bob's work stands
+    assert get_dataset(ada, "cases").cases[0].vars == {"n": "ada"}  # ada's is kept here
+    assert "yours is in the registry" in resolve(ada, registry, "cases", None, mine=True,
+                                                 actor="ada", dataset=True)
+    pull(bob, registry)
+    assert get_dataset(bob, "cases").cases[0].vars == {"n": "ada"}
+
+
+def test_a_registry_in_another_time_zone_shifts_nothing(ada: Store, bob: Store,
+                                                        postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    name = postgres_url.rsplit("/", 1)[1]
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone = 'Pacific/Auckland'"))
+    engine.dispose()
+    registry = open_store(postgres_url)
+    commit(ada, "greet", "one")
+    approve(ada, parse_ref("greet@1"), actor="ada", comment="ok")
+    push(ada, registry)
+    for _ in range(3):  # nothing comes back as new, however often
+        assert sum(pull(ada, registry).pulled.values()) == 0
+    pull(bob, registry)
+    assert sum(pull(bob, registry).pulled.values()) == 0
+    assert [e.at for e in audit(bob, "greet")] == [e.at for e in audit(ada, "greet")]
+    registry.close()
+
+
+def test_approved_only_ever_points_to_an_approved_version_in_the_registry(
+        ada: Store, tmp_path: Path, registry: Store) -> None:
+    import dataclasses
+
+    commit(ada, "greet", "one")
+    approve(ada, parse_ref("greet@1"), actor="ada", comment="ok")
+    stripped = dataclasses.replace(repo.export_prompt(ada, "greet"), approvals=())
+    carl = open_store(f"sqlite:///{tmp_path / 'carl.db'}")
+    repo.import_prompts(carl, [stripped])  # an export without its approvals
+    report = push(carl, registry)
+    assert report.conflicts and "approved is moved by approving" in report.conflicts[0]
+    with registry.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM label")).scalar() == 0
+    carl.close()
+
+
+def test_a_move_the_registry_refused_goes_back_to_the_registry_state(ada: Store,
+                                                                     registry: Store) -> None:
+    commit(ada, "greet", "one")
+    push(ada, registry)
+    protect(registry, "production", actor="lead")
+    repo.set_label(ada, parse_ref("greet@1"), "production", actor="ada")
+    assert push(ada, registry).conflicts
+    with pytest.raises(Exception, match="no label 'production'"):
+        repo.resolve(ada, parse_ref("greet:production"))
+    assert [e.kind for e in audit(ada, "greet")] == ["label"]  # refused only once settled
+
+
+def test_a_settled_conflict_is_on_record_and_never_sent_to_a_new_registry(
+        ada: Store, bob: Store, registry: Store, postgres_server) -> None:
+    from workbench.registry_link import resolve
+
+    for body in ("one", "two", "three"):
+        commit(ada, "greet", body)
+    push(ada, registry)
+    pull(bob, registry)
+    repo.set_label(bob, parse_ref("greet@2"), "production", actor="bob")
+    repo.set_label(ada, parse_ref("greet@3"), "production", actor="ada")
+    push(bob, registry)
+    assert push(ada, registry).conflicts
+    resolve(ada, registry, "greet", "production", mine=False, actor="ada")
+    kinds = [(e.kind, e.who, e.to_number) for e in audit(ada, "greet") if e.label == "production"]
+    assert ("refused", "ada", 3) in kinds and ("label", "bob", 2) in kinds
+    fresh = open_store(postgres_server.new_database())
+    assert not push(ada, fresh).conflicts  # the team's history, not the refused move
+    assert repo.resolve(fresh, parse_ref("greet:production")).number == 2
+    fresh.close()
+
+
+def test_resolving_mine_keeps_the_conflict_when_the_registry_is_down(ada: Store, bob: Store,
+                                                                     registry: Store) -> None:
+    from workbench.registry_link import resolve
+
+    commit(ada, "greet", "one")
+    commit(ada, "greet", "two")
+    push(ada, registry)
+    pull(bob, registry)
+    repo.set_label(bob, parse_ref("greet@1"), "staging", actor="bob")
+    repo.set_label(ada, parse_ref("greet@2"), "staging", actor="ada")
+    push(bob, registry)
+    assert push(ada, registry).conflicts
+    down = Store("postgresql+psycopg://nobody@127.0.0.1:9/none")
+    with pytest.raises(RegistryUnavailable):
+        resolve(ada, down, "greet", "staging", mine=True, actor="ada")
+    assert len(pending(ada).items) == 1  # still there to resolve
+
+
+def test_the_same_move_by_two_people_is_no_conflict(ada: Store, bob: Store, registry: Store) -> None:
+    commit(ada, "greet", "one")
+    push(ada, registry)
+    pull(bob, registry)
+    repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
+    repo.set_label(bob, parse_ref("greet@1"), "staging", actor="bob")
+    push(ada, registry)
+    assert not push(bob, registry).conflicts
+
+
+def test_labels_protected_before_the_first_sync_go_to_the_registry(ada: Store, bob: Store,
+                                                                   registry: Store) -> None:
+    from workbench.storage.approvals import protected
+
+    protect(ada, "production", actor="ada")
+    commit(ada, "greet", "one")
+    push(ada, registry)
+    assert protected(ada) == protected(registry) == {"production": "approval"}
+    pull(bob, registry)
+    assert protected(bob) == {"production": "approval"}
+
+
+def test_a_nul_in_what_gets_pushed_is_refused_at_once(ada: Store) -> None:
+    from workbench.errors import ValidationError
+
+    commit(ada, "greet", "one")
+    two = PromptContent(messages=(Message(role="user", content="two"),))
+    with pytest.raises(ValidationError, match="NUL"):
+        repo.commit(ada, repo.Draft(name="greet", content=two), message="a\x00b", author="ada")
+    with pytest.raises(ValidationError, match="NUL"):
+        approve(ada, parse_ref("greet@1"), actor="ada", comment="fine\x00")
+
+
+def test_long_dataset_names_are_queued_on_postgresql(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    save_dataset(store, "d" * 120, [Case({"n": 1})])
+    assert pending(store).waiting["dataset"] == 1
+    store.close()

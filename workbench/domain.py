@@ -34,6 +34,19 @@ def _no_nul(value: str, what: str) -> str:
     return value
 
 
+def check_text(value: str, what: str) -> str:
+    """A free text that is stored and pushed (a commit message, a comment, a name): no NUL
+    byte, which a PostgreSQL registry would refuse long after the fact.
+
+    Raises:
+        ValidationError: it has one.
+    """
+    try:
+        return _no_nul(value, what)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class Message(BaseModel):
     """One chat message: a role and a Jinja2 template."""
 

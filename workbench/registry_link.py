@@ -54,8 +54,19 @@ def connect(url: str, *, keyring_timeout_s: float = 3.0) -> Connected:
     from workbench.keys import KeyringUnavailable, _call
     from workbench.storage.db import open_store
 
+    from sqlalchemy import delete
+
+    from workbench.storage.models import Outbox
+
     bare, password, account = split_password(url)
-    open_store(url).close()  # reachable, and at the current schema
+    registry = open_store(url)  # reachable, and at the current schema
+    try:
+        # A registry pushes nowhere: what its own outbox holds (everything, if it was a
+        # working store before) would only keep its numbers changeable.
+        with registry.errors(), registry.writer.begin() as connection:
+            connection.execute(delete(Outbox))
+    finally:
+        registry.close()
     stored, note = False, ""
     if password:
         try:
@@ -174,50 +185,62 @@ def open_registry(settings: Settings, local: Store) -> Store:
 def resolve(local: Store, registry: Store, target: str, label: str | None, *, mine: bool,
             actor: str, dataset: bool = False) -> str:
     """Settle a conflict: ``mine`` moves the label to our version again (or sends our
-    dataset again) on top of the registry's, then pushes; otherwise keeps theirs. Returns
-    what was done.
+    dataset again) on top of the registry's, then pushes; otherwise keeps theirs. The
+    refused change stays on record as refused (the audit log says so). Returns what was done.
 
     Raises:
         NotFoundError: no such conflict.
+        ConflictError: ours cannot go on top (a protected label, say); the conflict stays.
     """
-    from sqlalchemy import String, cast, delete, insert, select, update
+    from sqlalchemy import String, cast, insert, select, update
 
     from workbench.domain import Ref
     from workbench.errors import NotFoundError
     from workbench.storage import repo
     from workbench.storage.models import utcnow
-    from workbench.storage.outbox import CONFLICT, WAITING
-    from workbench.storage.sync import D, E, O, P, V
+    from workbench.storage.outbox import CONFLICT, REFUSED, WAITING
+    from workbench.storage.sync import D, E, O, P, V, dataset_base_key, reaching, set_state, stamp
     from workbench.storage.sync_pull import pull
     from workbench.storage.sync_push import push
 
-    with local.errors(), local.writer.begin() as connection:
-        if dataset:
-            rows = connection.execute(select(O.c.id, O.c.key).where(
-                O.c.kind == "dataset", O.c.key == target, O.c.state == CONFLICT)).all()
-        else:
-            rows = connection.execute(
-                select(O.c.id, E.c.to_version_id).join(E, O.c.key == cast(E.c.id, String))
-                .join(P, P.c.id == E.c.prompt_id)
-                .where(O.c.kind == "label", O.c.state == CONFLICT, P.c.name == target,
-                       E.c.label == label).order_by(O.c.id)).all()
-        what = f"dataset {target}" if dataset else f"{target}:{label}"
-        if not rows:
-            raise NotFoundError(f"no conflict on {what} (see `workbench registry status`)")
-        connection.execute(delete(O).where(O.c.id.in_([r[0] for r in rows])))
-        wanted = rows[-1][1]
-        if dataset and mine:  # ours becomes the newest change, sent again
+    what = f"dataset {target}" if dataset else f"{target}:{label}"
+    if dataset:
+        query = select(O.c.id, O.c.key).where(
+            O.c.kind == "dataset", O.c.key == target, O.c.state == CONFLICT)
+    else:
+        query = (select(O.c.id, E.c.to_version_id).join(E, O.c.key == cast(E.c.id, String))
+                 .join(P, P.c.id == E.c.prompt_id)
+                 .where(O.c.kind == "label", O.c.state == CONFLICT, P.c.name == target,
+                        E.c.label == label).order_by(O.c.id))
+    with local.errors(), local.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    if not rows:
+        raise NotFoundError(f"no conflict on {what} (see `workbench registry status`)")
+    refuse = update(O).where(O.c.id.in_([r[0] for r in rows])).values(state=REFUSED)
+    if not mine:
+        with local.errors(), local.writer.begin() as connection:
+            connection.execute(refuse)
+        pull(local, registry)  # their pointer (or dataset) here; a later pull if this fails
+        return f"{what}: kept the registry's"
+    pull(local, registry)  # their side here first: ours then goes on top of it
+    if dataset:
+        with reaching(registry, local), registry.engine.connect() as connection:
+            theirs = connection.execute(select(D.c.updated_at).where(D.c.name == target)).scalar()
+        with local.errors(), local.writer.begin() as connection:
+            connection.execute(refuse)
+            if theirs is not None:
+                set_state(connection, dataset_base_key(target), stamp(theirs))
             connection.execute(update(D).where(D.c.name == target).values(updated_at=utcnow()))
             connection.execute(insert(O).values(kind="dataset", key=target, state=WAITING,
                                                 detail="", created_at=utcnow()))
-        number = None if dataset else connection.execute(
-            select(V.c.number).where(V.c.id == wanted)).scalar_one()
-    pull(local, registry)  # their pointer (or dataset) here
-    if not mine:
-        return f"{what}: kept the registry's"
-    if not dataset:
-        repo.set_label(local, Ref(name=target, number=number), label or "", actor=actor,
-                       comment="conflict resolved: kept mine")
+    else:
+        def again(session):  # type: ignore[no-untyped-def]
+            session.execute(refuse)
+            number = session.execute(select(V.c.number).where(V.c.id == rows[-1][1])).scalar_one()
+            repo._set_label_once(session, Ref(name=target, number=number), label or "", actor,
+                                 "conflict resolved: kept mine")
+
+        repo._retrying(local, again)  # one transaction: refused only if ours is moved again
     report = push(local, registry)
     if report.conflicts:
         return f"{what}: sent again, and refused again: {report.conflicts[-1]}"

@@ -33,7 +33,7 @@ def upgrade() -> None:
         "outbox",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_index("ix_outbox_key", "outbox", ["kind", "key"])
     op.create_table(
         "sync_state",
-        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
         sa.Column("value", sa.Text(), nullable=False),
     )
     # What exists already has never been pushed: it all waits, parents before children,
