@@ -148,15 +148,21 @@ def record_judgement(store: Store, **values: Any) -> None:
         session.add(Judgement(created_at=utcnow(), **values))
 
 
-def judgements_for(store: Store, run_ids: Sequence[str]) -> dict[str, Judgement]:
-    """The latest judgement of each run."""
+def judgements_for(
+    store: Store, run_ids: Sequence[str], *, rubric_version_id: str | None = None,
+    judge_model: str | None = None,
+) -> dict[str, Judgement]:
+    """The latest judgement of each run (by this rubric version and judge model, when
+    given)."""
     wanted = sorted(set(run_ids))
     found: dict[str, Judgement] = {}
     with store.read() as session:
         for start in range(0, len(wanted), _CHUNK):
-            for row in session.exec(
-                select(Judgement).where(col(Judgement.run_id).in_(wanted[start : start + _CHUNK]))
-                .order_by(col(Judgement.created_at), col(Judgement.id))
-            ):
+            query = select(Judgement).where(col(Judgement.run_id).in_(wanted[start : start + _CHUNK]))
+            if rubric_version_id is not None:
+                query = query.where(col(Judgement.rubric_version_id) == rubric_version_id)
+            if judge_model is not None:
+                query = query.where(col(Judgement.judge_model) == judge_model)
+            for row in session.exec(query.order_by(col(Judgement.created_at), col(Judgement.id))):
                 found[row.run_id] = row
     return found

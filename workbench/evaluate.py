@@ -217,54 +217,19 @@ class Evaluation:
         return graded
 
     async def _judge(self, rows: list[Row]) -> list[Row]:
-        """Every successful output scored on the rubric (judgements already made with
-        this rubric version are reused)."""
-        from workbench.judge import judge
-        from workbench.storage.rubrics import commit_rubric, judgements_for
+        """Every successful output scored on the rubric (judgements this judge already made
+        with this rubric version are reused)."""
+        from workbench.judge import judge_rows
+        from workbench.storage.rubrics import commit_rubric
 
-        suite, store = self.suite, self.engine.store
-        rubric = suite.rubric
-        assert suite.judge is not None and rubric is not None
+        suite = self.suite
+        assert suite.judge is not None and suite.rubric is not None
         version, _ = await asyncio.to_thread(
-            commit_rubric, store, rubric, message=f"used by {suite.source}", author="workbench eval"
+            commit_rubric, self.engine.store, suite.rubric, message=f"used by {suite.source}",
+            author="workbench eval",
         )
-        ids = [r.run_id for r in rows] + [r.source_run_id for r in rows if r.source_run_id]
-        known = await asyncio.to_thread(judgements_for, store, ids)
-        backend = self.engine.backend(suite.judge)
-        gate = asyncio.Semaphore(self.concurrency or suite.concurrency or backend.max_concurrency)
-
-        from workbench.rubrics import automatic_scorer
-
-        score_automatic = automatic_scorer(rubric)
-
-        async def one(row: Row) -> Row:
-            automatic = score_automatic(
-                row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd")
-            )
-            earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
-            if earlier is not None and earlier.rubric_version_id == version.id and earlier.error is None:
-                verdict: dict[str, Any] = {
-                    "model": earlier.judge_model, "scores": earlier.scores, "reason": earlier.reason,
-                    "latency_ms": None, "cost_usd": 0.0, "reused": True,
-                }
-            elif not rubric.judged:
-                verdict = {"model": None, "scores": {}, "reason": "", "latency_ms": None,
-                           "cost_usd": 0.0}
-            else:
-                found = await judge(self.engine, suite.judge, rubric, row.messages or [], row.output,
-                                    run_id=row.run_id, rubric_version_id=version.id, gate=gate)
-                verdict = found.as_dict()
-            if automatic:
-                # Kept apart as well: an assertion's score stands when the judge fails.
-                verdict["automatic"] = automatic
-            if verdict.get("scores") is not None:
-                verdict["scores"] = {**verdict["scores"], **automatic}
-                verdict["weighted"] = rubric.weighted(verdict["scores"])
-            return replace(row, judge=verdict)
-
-        judged = await asyncio.gather(*(one(r) for r in rows if r.status == "ok"))
-        by_id = {r.run_id: r for r in judged}
-        return [by_id.get(r.run_id, r) for r in rows]
+        return await judge_rows(self.engine, suite.judge, suite.rubric, version.id, rows,
+                                concurrency=self.concurrency or suite.concurrency)
 
     def _cache_keys(self, cells: Sequence[Cell]) -> dict[str, str]:
         keys = {}

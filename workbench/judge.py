@@ -13,12 +13,16 @@ are kept apart from the judged run's.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine import Engine
 from workbench.models import ModelSpec
 from workbench.rubrics import JudgeAnswer, Rubric, judge_messages, parse_judge_answer
+
+if TYPE_CHECKING:
+    from workbench.report import Row
 
 MAX_TOKENS = 400
 
@@ -129,3 +133,68 @@ async def judge(
             raw=verdict.raw,
         )
     return verdict
+
+
+async def judge_rows(
+    engine: Engine,
+    spec: ModelSpec,
+    rubric: Rubric,
+    rubric_version_id: str,
+    rows: Sequence[Row],
+    *,
+    concurrency: int | None = None,
+    on_judged: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Every successful row's output scored on ``rubric`` by ``spec``: the rows with their
+    ``judge`` verdicts (failed rows unchanged). ``workbench eval`` and the app's Compare
+    grid both judge with this.
+
+    Each judgement is recorded as it is made. An output this judge has already scored with
+    this rubric version (a cached re-run, a resume, the grid judged again) is not judged
+    again: the verdict is reused, with no call and no cost. Automatic criteria are scored
+    by their assertions and kept apart under ``automatic`` as well, so they stand when the
+    judge fails; ``weighted`` (all criteria) is there only when the judge answered.
+
+    Args:
+        concurrency: judge calls in flight (default: the judge backend's).
+        on_judged: called with each judged row as it is done (on the event loop).
+    """
+    from workbench.rubrics import automatic_scorer
+    from workbench.storage.rubrics import judgements_for
+
+    store = engine.store
+    ids = [r.run_id for r in rows] + [r.source_run_id for r in rows if r.source_run_id]
+    known = await asyncio.to_thread(
+        judgements_for, store, ids, rubric_version_id=rubric_version_id, judge_model=spec.name
+    )
+    gate = asyncio.Semaphore(concurrency or engine.backend(spec).max_concurrency)
+    score_automatic = automatic_scorer(rubric)
+
+    async def one(row: Row) -> Row:
+        automatic = score_automatic(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
+        earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
+        if earlier is not None and earlier.error is None:
+            verdict: dict[str, Any] = {
+                "model": earlier.judge_model, "scores": earlier.scores, "reason": earlier.reason,
+                "latency_ms": None, "cost_usd": 0.0, "reused": True,
+            }
+        elif not rubric.judged:
+            verdict = {"model": None, "scores": {}, "reason": "", "latency_ms": None, "cost_usd": 0.0}
+        else:
+            found = await judge(engine, spec, rubric, row.messages or [], row.output,
+                                run_id=row.run_id, rubric_version_id=rubric_version_id, gate=gate)
+            verdict = found.as_dict()
+        if automatic:
+            # Kept apart as well: an assertion's score stands when the judge fails.
+            verdict["automatic"] = automatic
+        if verdict.get("scores") is not None:
+            verdict["scores"] = {**verdict["scores"], **automatic}
+            verdict["weighted"] = rubric.weighted(verdict["scores"])
+        judged = replace(row, judge=verdict)
+        if on_judged is not None:
+            on_judged(judged)
+        return judged
+
+    judged = await asyncio.gather(*(one(r) for r in rows if r.status == "ok"))
+    by_id = {r.run_id: r for r in judged}
+    return [by_id.get(r.run_id, r) for r in rows]
