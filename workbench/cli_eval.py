@@ -239,25 +239,10 @@ def render_report(report: Any) -> str:
         lines.append("")
         lines.extend(inert(c.sentence()) for c in report.comparisons)
     if report.scores:
+        from workbench.report import judge_lines
+
         lines.append("")
-        lines.append("Judge scores (mean, bootstrap 95% interval):")
-        lines.append(table(
-            [[s["variant"], s["model"], s["criterion"], str(s["n"]),
-              "-" if s["mean"] is None else f"{s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]",
-              str(s["judge_errors"])] for s in report.scores],
-            ["VARIANT", "MODEL", "CRITERION", "N", "MEAN [95% CI]", "JUDGE ERRORS"],
-        ))
-        lines.extend(inert(c["sentence"]) for c in report.score_comparisons)
-        if report.judge_summary:
-            lines.append("")
-            lines.append("Judge calls (the judge's own latency and cost, apart from the runs above):")
-            lines.append(table(
-                [[j["variant"], j["model"], str(j["calls"]), str(j["reused"]),
-                  _ms(j["latency_p50_ms"]),
-                  "unknown" if j["cost_usd"] is None else f"${j['cost_usd']:.4f}"]
-                 for j in report.judge_summary],
-                ["VARIANT", "MODEL", "CALLS", "REUSED", "LATENCY P50", "COST"],
-            ))
+        lines.extend(judge_lines(report.scores, report.score_comparisons, report.judge_summary))
     lines.append("")
     if report.failures:
         lines.append("FAILED:")

@@ -353,6 +353,36 @@ def judge_figures(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return found
 
 
+def judge_lines(
+    scores: Sequence[dict[str, Any]], comparisons: Sequence[dict[str, Any]],
+    figures: Sequence[dict[str, Any]],
+) -> list[str]:
+    """The judge's part of a report as text, as ``workbench eval`` prints it and the app
+    shows it: the scores table (:func:`score_summary`), the paired comparisons
+    (:func:`compare_scores`), and the judge's own calls (:func:`judge_figures`)."""
+    from workbench.output import inert, table
+
+    def ms(value: float | None) -> str:
+        return f"{value:.0f}" if value is not None else "-"
+
+    lines = ["Judge scores (mean, bootstrap 95% interval):", table(
+        [[s["variant"], s["model"], s["criterion"], str(s["n"]),
+          "-" if s["mean"] is None else f"{s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}]",
+          str(s["judge_errors"])] for s in scores],
+        ["VARIANT", "MODEL", "CRITERION", "N", "MEAN [95% CI]", "JUDGE ERRORS"],
+    )]
+    lines.extend(inert(c["sentence"]) for c in comparisons)
+    if figures:
+        lines.append("")
+        lines.append("Judge calls (the judge's own latency and cost, apart from the runs above):")
+        lines.append(table(
+            [[j["variant"], j["model"], str(j["calls"]), str(j["reused"]), ms(j["latency_p50_ms"]),
+              "unknown" if j["cost_usd"] is None else f"${j['cost_usd']:.4f}"] for j in figures],
+            ["VARIANT", "MODEL", "CALLS", "REUSED", "LATENCY P50", "COST"],
+        ))
+    return lines
+
+
 def summarise(variant: str, model: str, rows: list[Row]) -> Summary:
     """One variant x model's figures: pass rate, TTFT and TPOT percentiles, tokens, cost."""
     def figures(name: str) -> list[float]:
