@@ -4,12 +4,14 @@ Configure a model with ``backend = "scripted"`` and pass
 ``engine_options={"backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()}``
 to ``make_app``. The answer is ``"<model> says: <last message>"`` in word chunks; a model
 named ``fail`` fails before any text, ``slow`` waits ``delay_s`` between chunks (for
-cancelling), ``long`` streams ``tokens`` chunks.
+cancelling), ``long`` streams ``tokens`` chunks. A model named ``judge`` asked for a JSON
+Schema answers as a judge would (:func:`judge_answer`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,7 +47,9 @@ class ScriptedBackend(Backend):
         model = self.options.model
         if model == "fail":
             raise BackendError("fail: the scripted server refused (HTTP 500)", kind="server")
-        if model == "long":
+        if model == "judge" and request.response_format:
+            words = [judge_answer(request)]
+        elif model == "long":
             words = [f"w{i} " for i in range(self.options.tokens or 2000)]
         else:
             words = f"{model} says: {request.messages[-1]['content']}".split(" ")
@@ -58,3 +62,13 @@ class ScriptedBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"provider": "scripted", "model": self.options.model}
+
+
+def judge_answer(request: ChatRequest) -> str:
+    """A rubric's JSON: every criterion's highest score where the judged answer starts with
+    ``Answer:`` (after the scripted ``<model> says:``), else its lowest."""
+    schema = (request.response_format or {}).get("json_schema", {}).get("schema", {})
+    criteria = schema["properties"]["scores"]["properties"]
+    good = "says: Answer:" in request.messages[-1]["content"]
+    scores = {name: c["maximum"] if good else c["minimum"] for name, c in criteria.items()}
+    return json.dumps({"scores": scores, "reason": "scripted"})
