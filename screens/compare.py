@@ -4,7 +4,8 @@ One input: a pane per variant x model streams its answer with live TTFT, TPOT, t
 tokens and cost, and a sparkline of the token rate. A dataset: a progress bar, then a grid
 of cases x variants with pass/fail from the dataset's checks and the summary table; Enter
 on a cell shows its output and figures. Esc cancels (the runs are recorded as cancelled);
-a failed pane shows its error and the others go on.
+a failed pane shows its error and the others go on. `v` reviews the grid's outputs by hand
+(screens/review.py), `j` has a judge model score them (screens/judging.py).
 
 Text is appended to each pane in batches a few times a second (a read-only TextArea:
 appending does not re-render what is already there), so fast streams stay cheap.
@@ -20,12 +21,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, HorizontalScroll, Vertical
+from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, ProgressBar, Sparkline, Static
 
 from workbench.output import inert
 from workbench.screens.dialogs import Pick, Show
+from workbench.screens.judging import GridJudging, cell_text, judge_verdict
 from workbench.screens.keybar import KeyBar
 from workbench.screens.streamview import StreamView
 
@@ -130,7 +132,7 @@ class StreamPane(Vertical):
             figures.set_class(True, "error-message")
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(GridJudging, Screen[None]):
     """Variants x models, streamed side by side, or graded over a dataset."""
 
     CSS_PATH = "compare.tcss"
@@ -139,6 +141,7 @@ class CompareScreen(Screen[None]):
         Binding("ctrl+g", "run_dataset", "Run dataset"),
         Binding("escape", "cancel", "Cancel"),
         Binding("v", "review", "Review"),
+        Binding("j", "judge", "Judge"),
     ]
 
     app: WorkbenchApp
@@ -147,6 +150,8 @@ class CompareScreen(Screen[None]):
         super().__init__()
         self.panes: dict[str, StreamPane] = {}
         self.report: Any = None
+        self.reviewed = None
+        self.judgement = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -156,12 +161,15 @@ class CompareScreen(Screen[None]):
             with Horizontal(id="grid-row"):
                 yield DataTable(id="grid", cursor_type="cell")
                 yield DataTable(id="summary", cursor_type="row")
+            with VerticalScroll(id="judge-box"):
+                yield Static("", id="judge-summary")
         yield Static("Ctrl+R runs the editor's variants on their variable values; "
                      "Ctrl+G over a dataset", id="status", classes="hint")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#grid-box").display = False
+        self.query_one("#judge-box").display = False
         self._turn = 0
         self.set_interval(TICK_S, self._flush)
 
@@ -301,7 +309,7 @@ class CompareScreen(Screen[None]):
 
     def action_cancel(self) -> None:
         for worker in self.workers:
-            if worker.group == "compare" and worker.is_running:
+            if worker.group in ("compare", "judge") and worker.is_running:
                 worker.cancel()
 
     # --- a dataset ----------------------------------------------------------------------
@@ -398,12 +406,11 @@ class CompareScreen(Screen[None]):
         self.status(f"running {total} calls over {suite.source.removeprefix('app: ')} · Esc cancels")
 
     def _grid_show(self, report: Any) -> None:
-        self.report = report
+        self.report, self.judgement = report, None
+        self.query_one("#judge-box").display = False
         grid = self.query_one("#grid", DataTable)
         for row in report.rows:
-            mark = "✓ pass" if row.passed else ("✗ " + row.status if row.status != "ok" else "✗ fail")
-            grid.update_cell(str(row.test_idx), f"{row.variant}\x00{row.model}",
-                             mark + (" (cached)" if row.cached else ""))
+            grid.update_cell(str(row.test_idx), f"{row.variant}\x00{row.model}", cell_text(row))
         summary = self.query_one("#summary", DataTable)
         summary.clear(columns=True)
         summary.add_columns("variant", "model", "pass", "ttft p50", "cost")
@@ -434,9 +441,11 @@ class CompareScreen(Screen[None]):
                     from workbench.retrieval import describe
 
                     retrieved = f"\n\nretrieved:\n{describe(row.retrieval, text_chars=400)}"
+                judged = f"\n\n{judge_verdict(row)}" if row.judge else ""
                 self.app.push_screen(Show(
                     f"{row.variant} · {row.model} · case {row.test_idx}",
-                    f"{verdict}\n\nvariables: {row.vars}\n\n{row.output}\n\n{figures}{retrieved}"))
+                    f"{verdict}\n\nvariables: {row.vars}\n\n{row.output}\n\n{figures}{retrieved}"
+                    + judged))
                 return
 
     # --- human review -----------------------------------------------------------------
@@ -466,8 +475,12 @@ class CompareScreen(Screen[None]):
             if ref:
                 from workbench.screens.review import ReviewScreen
 
+                self.reviewed = found[ref]
+                judged = self.judgement is not None and self.judgement[1].id == found[ref].id
+                judge = self.judgement[0] if self.judgement and judged else None
                 self.app.push_screen(ReviewScreen(self.report.rows, found[ref], blind=True,
-                                                  seed=int(self.report.experiment_id[:8], 16)))
+                                                  seed=int(self.report.experiment_id[:8], 16),
+                                                  judge=judge))
 
         self.app.call_from_thread(self.app.push_screen,
                                   Pick("Review with which rubric? (blind)", list(found)), chosen)

@@ -6,7 +6,9 @@ outputs, `n` writes a note. Every score is saved at once. In blind mode the vari
 names are hidden and their order is shuffled per case (seeded, so it is stable) until
 every output is scored. Each reviewer (the config's `user.name`) keeps their own scores;
 once two or more have scored the same outputs, their agreement per criterion is shown
-(Krippendorff's alpha: interval for scales, nominal for pass/fail).
+(Krippendorff's alpha: interval for scales, nominal for pass/fail). When the grid has been
+judged on the same rubric (`j` in Compare), the summary shows the judge's weighted scores
+too, apart from the reviewer's.
 """
 
 from __future__ import annotations
@@ -83,9 +85,12 @@ class ReviewScreen(Screen[None]):
 
     app: WorkbenchApp
 
-    def __init__(self, rows: list[Any], rubric: Any, *, blind: bool = True, seed: int = 0):
+    def __init__(self, rows: list[Any], rubric: Any, *, blind: bool = True, seed: int = 0,
+                 judge: str | None = None):
         super().__init__()
         self.rows, self.rubric_info, self.rubric = rows, rubric, rubric.rubric
+        self.judge = judge
+        """The model that judged ``rows`` on this rubric (their ``judge`` verdicts), if any."""
         self.blind, self.seed = blind, seed
         self.order = review_order(rows, blind=blind, seed=seed)
         self.position = 0
@@ -202,24 +207,31 @@ class ReviewScreen(Screen[None]):
         """This reviewer's weighted scores per variant (mean, bootstrap 95% interval), and
         each variant compared with the first on the cases both have scores for: the same
         statistics, and the same weighted score, as ``workbench eval``'s."""
+        means, comparisons = self._weighted(self.scored_rows())
+        automatic = [c.name for c in self.rubric.criteria if c.automatic]
+        if means and automatic:
+            means.append(f"(weighted with {', '.join(automatic)}, scored by their assertions)")
+        lines = means + comparisons
+        judged = [r for r in self.rows if getattr(r, "judge", None)] if self.judge else []
+        if judged:
+            lines.append(f"judge {self.judge} (not a reviewer; its details are in Compare):")
+            means, comparisons = self._weighted(judged)
+            lines += means + comparisons
+        return "\n".join(lines)
+
+    def _weighted(self, rows: list[Any]) -> tuple[list[str], list[str]]:
+        """Weighted scores per column, and the paired comparisons, with eval's code."""
         from workbench.report import compare_scores, score_summary
 
-        rows = self.scored_rows()
-        lines = [
+        means = [
             f"{s['variant']} · {s['model']}: {s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] "
             f"over {s['n']} cases"
             for s in score_summary(self.rubric, rows)
             if s["criterion"] == "weighted" and s["n"]
         ]
-        automatic = [c.name for c in self.rubric.criteria if c.automatic]
-        if lines and automatic:
-            lines.append(f"(weighted with {', '.join(automatic)}, scored by their assertions)")
         heading, pairs = comparison_pairs(self.rows)
         found = [c for a, b in pairs if (c := compare_scores(rows, a, b)) is not None]
-        if found:
-            lines.append(heading)
-            lines.extend(c["sentence"] for c in found)
-        return "\n".join(lines)
+        return means, ([heading] + [c["sentence"] for c in found] if found else [])
 
     def scored_rows(self) -> list[Any]:
         """The outputs this reviewer has scored on every criterion, each with a ``judge``

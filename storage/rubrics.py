@@ -158,7 +158,8 @@ def judgements_for(
     found: dict[str, Judgement] = {}
     with store.read() as session:
         for start in range(0, len(wanted), _CHUNK):
-            query = select(Judgement).where(col(Judgement.run_id).in_(wanted[start : start + _CHUNK]))
+            chunk = wanted[start : start + _CHUNK]
+            query = select(Judgement).where(col(Judgement.run_id).in_(chunk))
             if rubric_version_id is not None:
                 query = query.where(col(Judgement.rubric_version_id) == rubric_version_id)
             if judge_model is not None:

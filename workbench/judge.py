@@ -171,7 +171,8 @@ async def judge_rows(
     score_automatic = automatic_scorer(rubric)
 
     async def one(row: Row) -> Row:
-        automatic = score_automatic(row.output, row.metrics.get("e2e_ms"), row.metrics.get("cost_usd"))
+        metrics = row.metrics
+        automatic = score_automatic(row.output, metrics.get("e2e_ms"), metrics.get("cost_usd"))
         earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
         if earlier is not None and earlier.error is None:
             verdict: dict[str, Any] = {
@@ -179,7 +180,8 @@ async def judge_rows(
                 "latency_ms": None, "cost_usd": 0.0, "reused": True,
             }
         elif not rubric.judged:
-            verdict = {"model": None, "scores": {}, "reason": "", "latency_ms": None, "cost_usd": 0.0}
+            verdict = {"model": None, "scores": {}, "reason": "", "latency_ms": None,
+                       "cost_usd": 0.0}
         else:
             found = await judge(engine, spec, rubric, row.messages or [], row.output,
                                 run_id=row.run_id, rubric_version_id=rubric_version_id, gate=gate)
