@@ -32,6 +32,10 @@ model = "fast"
 backend = "scripted"
 model = "judge"
 
+[models.judge2]
+backend = "scripted"
+model = "judge"
+
 [models.fail]
 backend = "scripted"
 model = "fail"
@@ -154,10 +158,13 @@ async def test_a_judge_scores_every_output_and_the_panel_shows_intervals(
         await until(pilot, lambda: "rubric" in getattr(app.screen, "title_text", ""))
         assert app.screen.options == ["quality@1 (this grid's review)", "auto@1"]
         await pilot.press("escape")
+        # Another judge model judges afresh: no other judge's verdict is reused.
+        status = await _judge(pilot, "judge2", "quality", done="judged 6 outputs with judge2")
+        assert "judged 6 outputs with judge2 on quality@1: 6 scored ·" in status
         await app.workers.wait_for_complete()
     judgements = _judgements()
-    assert len(judgements) == 6
-    assert all(j.error is None and j.judge_model == "judge" for j in judgements)
+    assert sorted(j.judge_model for j in judgements) == ["judge"] * 6 + ["judge2"] * 6
+    assert all(j.error is None for j in judgements)
     assert all(j.judge_run_id and set(j.scores or {}) == {"correct", "polite"} for j in judgements)
 
 
