@@ -132,7 +132,7 @@ def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path:
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The server dies inside the registry's transaction (not between two): that batch is
     not there at all, and the next push sends it whole."""
-    from workbench.storage import sync_push
+    from workbench.storage import sync_send
 
     url = own_postgres.new_database()
     registry = open_store(url)
@@ -141,7 +141,7 @@ def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path:
         content = PromptContent(messages=(Message(role="user", content=f"v{i}"),))
         repo.commit(local, repo.Draft(name="greet", content=content), message="m", author="ada")
     name = "_copy" if when == "before the copy" else "_versions"
-    real = getattr(sync_push, name)
+    real = getattr(sync_send, name)
 
     def dying(*args):  # type: ignore[no-untyped-def]
         if when == "before the copy":
@@ -149,10 +149,10 @@ def test_a_registry_stopped_during_a_batch_rolls_it_back(own_postgres, tmp_path:
         real(*args)  # rows written (or not), never committed
         own_postgres.stop()
 
-    monkeypatch.setattr(sync_push, name, dying)
+    monkeypatch.setattr(sync_send, name, dying)
     with pytest.raises(RegistryUnavailable):
         push(local, registry)
-    monkeypatch.setattr(sync_push, name, real)
+    monkeypatch.setattr(sync_send, name, real)
     own_postgres.start()
     assert pending(local).waiting["version"] == 40
     deadline = time.monotonic() + 30
