@@ -310,6 +310,18 @@ def test_history_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> N
 
     async def settle(pilot) -> None:
         await _open_history(pilot)
+        # Everything the picture shows, not only the first rows (a busy machine is slower).
+        # DataTable sizes its auto-width column when idle, after the rows arrive: wait until
+        # the table is as wide as its columns say.
+        def laid_out() -> bool:
+            table = _table(pilot.app)
+            widths = sum(c.get_render_width(table) for c in table.columns.values())
+            return (_status(pilot.app) == "5 runs, newest first" and table.row_count == 5
+                    and not table._require_update_dimensions
+                    and table.virtual_size.width == widths
+                    and list(table.columns.values())[-1].content_width > len("output"))
+
+        await _wait_for(pilot, laid_out)
 
     assert snap_compare(make_app(load_settings()), terminal_size=(140, 30), run_before=settle)
 

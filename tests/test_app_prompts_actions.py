@@ -81,6 +81,9 @@ async def test_approve_and_a_protected_label_refused(tmp_path: Path, monkeypatch
         await until(pilot, lambda: type(app.screen).__name__ == "Ask")
         await pilot.press(*"looks right", "enter")
         await until(pilot, lambda: "approved by tester" in str(app.screen.query_one("#status").render()))
+        # The list is reloaded after the approval: wait for it, then label what it shows.
+        await until(pilot, lambda: versions.row_count == 2
+                    and "approved" in str(versions.get_row_at(0)[1]) and versions.has_focus)
         await pilot.press("l")
         await until(pilot, lambda: type(app.screen).__name__ == "Ask")
         await pilot.press(*"production", "enter")
