@@ -8,10 +8,10 @@ PostgreSQL write transactions lock the rows they build on (see ``repo``).
 from __future__ import annotations
 
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -23,6 +23,7 @@ from workbench.errors import StoreConflictError, StoreError
 from workbench.storage.migrations import HEAD_REVISION
 
 _WRITE = "workbench_write"
+T = TypeVar("T")
 
 
 class Store:
@@ -147,6 +148,16 @@ def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+IN_LIST = 900
+"""Values per ``IN (...)`` list: under SQLite's 999 bound parameters."""
+
+
+def chunks(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size``, for ``IN (...)`` lists a database accepts."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def open_store(url: str, *, busy_timeout_s: float = 10.0, migrate: bool = True) -> Store:
     """Open (and create or upgrade) the store at ``url``.
 
@@ -154,16 +165,24 @@ def open_store(url: str, *, busy_timeout_s: float = 10.0, migrate: bool = True) 
         StoreError: the database cannot be opened, created or migrated.
     """
     store = Store(url, busy_timeout_s=busy_timeout_s)
-    if migrate:
-        try:
-            if current_revision(store) != HEAD_REVISION:
-                upgrade(store)
-        except StoreError:
-            store.close()
-            raise
-        except DBAPIError as exc:
-            store.close()
-            raise StoreError(store._describe(exc)) from None
+    return up_to_date(store) if migrate else store
+
+
+def up_to_date(store: Store) -> Store:
+    """``store``, created or upgraded to this version's schema (closed if that fails).
+
+    Raises:
+        StoreError: the database cannot be created or migrated.
+    """
+    try:
+        if current_revision(store) != HEAD_REVISION:
+            upgrade(store)
+    except StoreError:
+        store.close()
+        raise
+    except DBAPIError as exc:
+        store.close()
+        raise StoreError(store._describe(exc)) from None
     return store
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select, update
 
 from workbench.errors import NotFoundError
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.models import Experiment, Run, utcnow
 from workbench.storage.repo import as_utc
 from workbench.storage.runs import METRIC_FIELDS, RunInfo, info, new_run_id, process_owner
@@ -20,8 +20,6 @@ from workbench.storage.runs import METRIC_FIELDS, RunInfo, info, new_run_id, pro
 DONE = ("ok", "error", "partial")
 """Statuses that settle a cell: resuming runs again only cells without one of these
 (never run, ``cancelled`` or ``interrupted``)."""
-
-_CHUNK = 500  # bound parameters per IN (...) query
 
 
 @dataclass(frozen=True)
@@ -158,11 +156,11 @@ def cached_answers(store: Store, keys: Iterable[str]) -> dict[str, RunInfo]:
     found: dict[str, RunInfo] = {}
     table = Run.__table__  # Core, not ORM objects: this reads a row per cell
     with store.errors(), store.engine.connect() as connection:
-        for start in range(0, len(wanted), _CHUNK):
+        for part in chunks(wanted):
             rows = connection.execute(
                 select(table)
                 .where(
-                    table.c.cache_key.in_(wanted[start : start + _CHUNK]),
+                    table.c.cache_key.in_(part),
                     table.c.status == "ok",
                     table.c.cached_from.is_(None),
                 )
@@ -179,12 +177,9 @@ def costs_of(store: Store, run_ids: Iterable[str]) -> dict[str, float | None]:
     found: dict[str, float | None] = {}
     table = Run.__table__
     with store.errors(), store.engine.connect() as connection:
-        for start in range(0, len(wanted), _CHUNK):
+        for part in chunks(wanted):
             rows = connection.execute(
-                select(table.c.id, table.c.cost_usd).where(
-                    table.c.id.in_(wanted[start : start + _CHUNK])
-                )
-            )
+                select(table.c.id, table.c.cost_usd).where(table.c.id.in_(part)))
             found.update({run_id: cost for run_id, cost in rows})
     return found
 

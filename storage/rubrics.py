@@ -13,13 +13,10 @@ from sqlmodel import col, select
 
 from workbench.errors import NotFoundError, ValidationError
 from workbench.rubrics import Rubric
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.outbox import enqueue
 from workbench.storage.models import Judgement, RubricVersion, Score, utcnow
 from workbench.storage.repo import as_utc
-
-_CHUNK = 500
-
 
 @dataclass(frozen=True)
 class RubricInfo:
@@ -131,10 +128,10 @@ def scores_for(store: Store, run_ids: Iterable[str], rubric_version_id: str) -> 
     wanted = sorted(set(run_ids))
     found: list[Score] = []
     with store.read() as session:
-        for start in range(0, len(wanted), _CHUNK):
+        for part in chunks(wanted):
             found += session.exec(
                 select(Score).where(
-                    col(Score.run_id).in_(wanted[start : start + _CHUNK]),
+                    col(Score.run_id).in_(part),
                     col(Score.rubric_version_id) == rubric_version_id,
                 )
             ).all()
@@ -157,9 +154,8 @@ def judgements_for(
     wanted = sorted(set(run_ids))
     found: dict[str, Judgement] = {}
     with store.read() as session:
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            query = select(Judgement).where(col(Judgement.run_id).in_(chunk))
+        for part in chunks(wanted):
+            query = select(Judgement).where(col(Judgement.run_id).in_(part))
             if rubric_version_id is not None:
                 query = query.where(col(Judgement.rubric_version_id) == rubric_version_id)
             if judge_model is not None:

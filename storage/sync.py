@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from workbench.errors import StoreError, WorkbenchError
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.models import (
     Approval,
     Dataset,
@@ -72,10 +72,6 @@ S: Table = SyncState.__table__  # type: ignore[assignment]
 
 STORE_ID = "store_id"
 """``sync_state`` key of a store's own identity (what its pushers know it by)."""
-CHUNK = 900
-"""Ids per ``IN (...)`` (under SQLite's 999 parameters)."""
-
-
 class RegistryUnavailable(WorkbenchError):
     """The registry cannot be reached now; nothing was lost, the outbox keeps the work."""
 
@@ -105,11 +101,6 @@ class SyncReport:
     def as_dict(self) -> dict[str, Any]:
         return {"pushed": dict(self.pushed), "pulled": dict(self.pulled),
                 "numbered": self.numbered, "conflicts": self.conflicts, "waiting": self.waiting}
-
-
-def chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 JSON_COLUMNS = ("messages", "params", "variables")
@@ -173,8 +164,10 @@ def reaching(registry: Store, local: Store) -> Iterator[None]:
 
 
 def waiting_count(local: Store) -> int:
+    """Changes still to send: waiting or in conflict (settled refusals are only a record)."""
     with local.engine.connect() as connection:
-        return connection.execute(select(func.count()).select_from(O)).scalar_one()
+        return connection.execute(
+            select(func.count()).select_from(O).where(O.c.state != REFUSED)).scalar_one()
 
 
 def registry_identity(connection: Connection) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, cast, delete, insert, select, String, update
 
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.outbox import CONFLICT, REGISTRY_ID, WAITING
 from workbench.storage.sync import (
     RV,
@@ -30,7 +30,6 @@ from workbench.storage.sync import (
     S,
     SyncReport,
     approval_key,
-    chunks,
     dataset_base_key,
     insert_ignore,
     event_key,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from workbench.errors import StoreError
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.outbox import CONFLICT, WAITING
 from workbench.storage.sync import (
     RV,
@@ -31,7 +31,6 @@ from workbench.storage.sync import (
     S,
     SyncReport,
     as_json_text,
-    chunks,
     dataset_base_key,
     local_versions,
     place,

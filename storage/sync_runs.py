@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 
-from workbench.storage.db import Store
+from workbench.storage.db import Store, chunks
 from workbench.storage.models import Experiment, Run
-from workbench.storage.sync import V, chunks, insert_ignore, reaching
+from workbench.storage.sync import V, insert_ignore, reaching
 
 RUN: Table = Run.__table__  # type: ignore[assignment]
 EXPERIMENT: Table = Experiment.__table__  # type: ignore[assignment]

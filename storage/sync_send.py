@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from workbench.storage.db import chunks
 from workbench.storage.repo import APPROVED, as_utc
 from workbench.storage.sync import (
     RV,
@@ -23,7 +24,6 @@ from workbench.storage.sync import (
     R,
     V,
     approval_key,
-    chunks,
     insert_ignore,
     insert_json_text,
     json_text_params,

@@ -15,7 +15,7 @@ from workbench.storage.approvals import approve, audit, protect
 from workbench.storage.datasets import Case, get_dataset, save_dataset
 from workbench.storage.db import Store, open_store
 from workbench.storage.outbox import pending
-from workbench.storage.sync import RegistryUnavailable
+from workbench.storage.sync import RegistryUnavailable, SyncReport
 from workbench.storage.sync_pull import pull
 from workbench.storage.sync_push import push
 
@@ -50,6 +50,24 @@ def bob(tmp_path: Path):
 def numbering(store: Store, name: str) -> dict[str, int]:
     """Version id -> number, as the store shows it."""
     return {v.id: v.number for v in repo.log(store, name)}
+
+
+def shared(ada: Store, bob: Store, registry: Store, *bodies: str) -> None:
+    """Ada commits greet's versions and pushes; Bob pulls them."""
+    for body in bodies:
+        commit(ada, "greet", body)
+    push(ada, registry)
+    pull(bob, registry)
+
+
+def race(registry: Store, label: str, first: tuple[Store, str, int],
+         second: tuple[Store, str, int]) -> SyncReport:
+    """Two people move ``label`` (``(store, who, to greet@N)`` each); the first pushes first
+    and wins. Returns the second's push report, which meets the conflict."""
+    for store, who, number in (first, second):
+        repo.set_label(store, parse_ref(f"greet@{number}"), label, actor=who)
+    assert not push(first[0], registry).conflicts
+    return push(second[0], registry)
 
 
 def registry_rows(registry: Store, name: str) -> list[tuple[int, str]]:
@@ -148,15 +166,9 @@ def test_a_retry_after_a_lost_acknowledgement_creates_no_duplicate(
 def test_the_same_label_moved_at_once_gives_one_winner_and_a_named_conflict(
         ada: Store, bob: Store, registry: Store) -> None:
     commit(ada, "greet", "one")
-    commit(ada, "greet", "two")
-    commit(ada, "greet", "three")
     repo.set_label(ada, parse_ref("greet@1"), "production", actor="ada")
-    push(ada, registry)
-    pull(bob, registry)
-    repo.set_label(ada, parse_ref("greet@2"), "production", actor="ada")
-    repo.set_label(bob, parse_ref("greet@3"), "production", actor="bob")
-    assert not push(ada, registry).conflicts
-    report = push(bob, registry)
+    shared(ada, bob, registry, "two", "three")
+    report = race(registry, "production", (ada, "ada", 2), (bob, "bob", 3))
     assert report.conflicts == [report.conflicts[0]]
     assert "greet:production" in report.conflicts[0]
     assert "from @1 to @3" in report.conflicts[0] and "registry has it at @2" in report.conflicts[0]
@@ -174,25 +186,17 @@ def test_the_same_label_moved_at_once_gives_one_winner_and_a_named_conflict(
 def test_resolving_a_conflict_with_mine_or_theirs(ada: Store, bob: Store, registry: Store) -> None:
     from workbench.registry_link import resolve
 
-    for body in ("one", "two", "three"):
-        commit(ada, "greet", body)
+    commit(ada, "greet", "one")
     repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
-    push(ada, registry)
-    pull(bob, registry)
-    repo.set_label(ada, parse_ref("greet@2"), "staging", actor="ada")
-    repo.set_label(bob, parse_ref("greet@3"), "staging", actor="bob")
-    push(ada, registry)
-    assert push(bob, registry).conflicts
+    shared(ada, bob, registry, "two", "three")
+    assert race(registry, "staging", (ada, "ada", 2), (bob, "bob", 3)).conflicts
     said = resolve(bob, registry, "greet", "staging", mine=True, actor="bob")
     assert "yours is in the registry" in said
     assert pending(bob).conflicts == []
     pull(ada, registry)
     assert repo.resolve(ada, parse_ref("greet:staging")).number == 3
     # The other way: keep theirs.
-    repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
-    repo.set_label(bob, parse_ref("greet@2"), "staging", actor="bob")
-    push(ada, registry)
-    assert push(bob, registry).conflicts
+    assert race(registry, "staging", (ada, "ada", 1), (bob, "bob", 2)).conflicts
     assert "kept the registry's" in resolve(bob, registry, "greet", "staging", mine=False,
                                             actor="bob")
     assert repo.resolve(bob, parse_ref("greet:staging")).number == 1
@@ -464,15 +468,10 @@ def test_a_settled_conflict_is_on_record_and_never_sent_to_a_new_registry(
         ada: Store, bob: Store, registry: Store, postgres_server) -> None:
     from workbench.registry_link import resolve
 
-    for body in ("one", "two", "three"):
-        commit(ada, "greet", body)
-    push(ada, registry)
-    pull(bob, registry)
-    repo.set_label(bob, parse_ref("greet@2"), "production", actor="bob")
-    repo.set_label(ada, parse_ref("greet@3"), "production", actor="ada")
-    push(bob, registry)
-    assert push(ada, registry).conflicts
+    shared(ada, bob, registry, "one", "two", "three")
+    assert race(registry, "production", (bob, "bob", 2), (ada, "ada", 3)).conflicts
     resolve(ada, registry, "greet", "production", mine=False, actor="ada")
+    assert push(ada, registry).waiting == 0  # a settled refusal is a record, not work
     kinds = [(e.kind, e.who, e.to_number) for e in audit(ada, "greet") if e.label == "production"]
     assert ("refused", "ada", 3) in kinds and ("label", "bob", 2) in kinds
     fresh = open_store(postgres_server.new_database())
@@ -485,14 +484,8 @@ def test_resolving_mine_keeps_the_conflict_when_the_registry_is_down(ada: Store,
                                                                      registry: Store) -> None:
     from workbench.registry_link import resolve
 
-    commit(ada, "greet", "one")
-    commit(ada, "greet", "two")
-    push(ada, registry)
-    pull(bob, registry)
-    repo.set_label(bob, parse_ref("greet@1"), "staging", actor="bob")
-    repo.set_label(ada, parse_ref("greet@2"), "staging", actor="ada")
-    push(bob, registry)
-    assert push(ada, registry).conflicts
+    shared(ada, bob, registry, "one", "two")
+    assert race(registry, "staging", (bob, "bob", 1), (ada, "ada", 2)).conflicts
     down = Store("postgresql+psycopg://nobody@127.0.0.1:9/none")
     with pytest.raises(RegistryUnavailable):
         resolve(ada, down, "greet", "staging", mine=True, actor="ada")
@@ -500,13 +493,8 @@ def test_resolving_mine_keeps_the_conflict_when_the_registry_is_down(ada: Store,
 
 
 def test_the_same_move_by_two_people_is_no_conflict(ada: Store, bob: Store, registry: Store) -> None:
-    commit(ada, "greet", "one")
-    push(ada, registry)
-    pull(bob, registry)
-    repo.set_label(ada, parse_ref("greet@1"), "staging", actor="ada")
-    repo.set_label(bob, parse_ref("greet@1"), "staging", actor="bob")
-    push(ada, registry)
-    assert not push(bob, registry).conflicts
+    shared(ada, bob, registry, "one")
+    assert not race(registry, "staging", (ada, "ada", 1), (bob, "bob", 1)).conflicts
 
 
 def test_labels_protected_before_the_first_sync_go_to_the_registry(ada: Store, bob: Store,

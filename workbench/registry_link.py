@@ -166,20 +166,17 @@ def open_registry(settings: Settings, local: Store) -> Store:
         WorkbenchError: no registry is configured.
         RegistryUnavailable: it cannot be reached (saying what waits in ``local``).
     """
-    from workbench.storage.db import Store, current_revision, upgrade
-    from workbench.storage.migrations import HEAD_REVISION
+    from workbench.storage.db import Store, up_to_date
     from workbench.storage.sync import reaching
 
     registry = Store(registry_url(settings))
-    try:
+    try:  # first whether it answers at all: said as "cannot be reached", with what waits
         with reaching(registry, local), registry.engine.connect():
             pass
-        if current_revision(registry) != HEAD_REVISION:
-            upgrade(registry)
     except BaseException:
         registry.close()
         raise
-    return registry
+    return up_to_date(registry)
 
 
 def resolve(local: Store, registry: Store, target: str, label: str | None, *, mine: bool,
