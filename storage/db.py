@@ -111,12 +111,13 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+    # A registry on a host that drops packets must not hang a push forever. Sessions in
+    # UTC: SQLite hands back naive UTC times, which PostgreSQL reads in the session's time
+    # zone; a server set to another zone would shift every one of them.
+    args = {"connect_timeout": 10, "options": "-c TimeZone=UTC"} \
+        if parsed.get_backend_name() == "postgresql" else {}
     try:
-        # A registry on a host that drops packets must not hang a push forever.
-        # Sessions in UTC: SQLite hands back naive UTC times, which PostgreSQL reads in the
-        # session's time zone; a server set to another zone would shift every one of them.
-        return create_engine(parsed, pool_pre_ping=True,
-                             connect_args={"connect_timeout": 10, "options": "-c TimeZone=UTC"})
+        return create_engine(parsed, pool_pre_ping=True, connect_args=args)
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"no driver for {redact_url(url)}: install the 'postgres' extra ({exc.name})"

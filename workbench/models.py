@@ -58,6 +58,16 @@ def _provider_of(model_id: str) -> str:
     return model_id.split("/", 1)[0] if "/" in model_id else "openai"
 
 
+def _provider_problem(model_id: str) -> str | None:
+    """What is wrong with the provider of an id that litellm will call, or None. ``openai/``
+    ids (and ids without a provider) go to the direct backend, which needs no provider."""
+    if _provider_of(model_id) == "openai":
+        return None
+    from workbench.providers import unknown_provider
+
+    return unknown_provider(model_id)
+
+
 def _checked_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     from pydantic import ValidationError as PydanticValidationError
 
@@ -127,11 +137,8 @@ def resolve_model(settings: Settings, ref: str, *, api_base: str | None = None) 
             "not a .gguf file, and not a provider/model id such as openai/gpt-4o-mini"
         )
     provider = _provider_of(ref)
-    if "/" in ref and provider != "openai":  # litellm calls it: litellm must know the provider
-        from workbench.providers import unknown_provider
-
-        if (problem := unknown_provider(ref)) is not None:
-            raise NotFoundError(problem)
+    if (problem := _provider_problem(ref)) is not None:  # litellm must know the provider
+        raise NotFoundError(problem)
     if api_base:
         # A server named on the command line gets no stored key: the user's OpenAI key
         # must not travel to whatever answers at that address.
@@ -269,20 +276,15 @@ def new_model_config(
                 "a model id names its provider (openai/gpt-4o-mini, anthropic/...), "
                 "or give an api_base for a server of your own"
             )
-        from workbench.providers import unknown_provider
-
-        if (problem := unknown_provider(source)) is not None:
+        if (problem := _provider_problem(source)) is not None:
             raise ValidationError(problem)
         return ModelConfig(backend="litellm", model=source)
     parsed = urlparse(api_base)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValidationError("the api_base must be an http(s) URL such as http://127.0.0.1:8080/v1")
     backend = "openai" if _provider_of(source) == "openai" else "litellm"
-    if backend == "litellm":
-        from workbench.providers import unknown_provider
-
-        if (problem := unknown_provider(source)) is not None:
-            raise ValidationError(problem)
+    if (problem := _provider_problem(source)) is not None:
+        raise ValidationError(problem)
     return ModelConfig(backend=backend, model=source, api_base=api_base)
 
 
