@@ -67,11 +67,10 @@ def judge_verdict(row: Row) -> str:
 def judge_summary(model: str, rubric: RubricInfo, rows: Sequence[Row]) -> str:
     """What the judge found over the grid: the same figures and text as ``workbench eval``
     (scores with bootstrap intervals, each variant against the first, the judge's calls)."""
-    from workbench.report import compare_scores, judge_figures, judge_lines, score_summary
-    from workbench.screens.review import comparison_pairs
+    from workbench.report import compare_columns, comparison_pairs, judge_figures, judge_lines, score_summary
 
     _heading, pairs = comparison_pairs(list(rows))  # each variant against the first
-    comparisons = [c for a, b in pairs if (c := compare_scores(rows, a, b)) is not None]
+    comparisons = compare_columns(rows, pairs)
     lines = [f"Judge {model} on {rubric.ref}: the judge's scores, apart from reviewers'"]
     lines += judge_lines(score_summary(rubric.rubric, rows), comparisons, judge_figures(rows))
     return "\n".join(lines)

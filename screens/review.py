@@ -53,21 +53,6 @@ def review_order(rows: list[Any], *, blind: bool, seed: int) -> list[Any]:
     return ordered
 
 
-def comparison_pairs(rows: list[Any]) -> tuple[str, list[tuple[tuple[str, str], tuple[str, str]]]]:
-    """Which columns (variant, model) the summary compares, and the line saying so: each
-    variant against the first on each model, as ``workbench eval`` does; with a single
-    variant, each model against the first."""
-    variants = list(dict.fromkeys(r.variant for r in rows))
-    models = list(dict.fromkeys(r.model for r in rows))
-    if len(variants) > 1:
-        return (f"each variant against {variants[0]} (the first), on each model:",
-                [((variants[0], m), (v, m)) for v in variants[1:] for m in models])
-    if len(models) > 1:
-        return (f"each model against {models[0]} (the first):",
-                [((variants[0], models[0]), (variants[0], m)) for m in models[1:]])
-    return "", []
-
-
 class ReviewScreen(Screen[None]):
     """Scores the outputs of a grid run on a rubric."""
 
@@ -221,7 +206,7 @@ class ReviewScreen(Screen[None]):
 
     def _weighted(self, rows: list[Any]) -> tuple[list[str], list[str]]:
         """Weighted scores per column, and the paired comparisons, with eval's code."""
-        from workbench.report import compare_scores, score_summary
+        from workbench.report import compare_columns, comparison_pairs, score_summary
 
         means = [
             f"{s['variant']} · {s['model']}: {s['mean']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] "
@@ -230,7 +215,7 @@ class ReviewScreen(Screen[None]):
             if s["criterion"] == "weighted" and s["n"]
         ]
         heading, pairs = comparison_pairs(self.rows)
-        found = [c for a, b in pairs if (c := compare_scores(rows, a, b)) is not None]
+        found = compare_columns(rows, pairs)
         return means, ([heading] + [c["sentence"] for c in found] if found else [])
 
     def scored_rows(self) -> list[Any]:

@@ -396,3 +396,23 @@ def test_smollm2_judge_over_a_20_case_ab_grid(tmp_path: Path) -> None:
     (comparison,) = data["score_comparisons"]
     assert comparison["pairs"] == 20 and comparison["wins"] + comparison["ties"] + comparison["losses"] == 20
     assert 0 <= comparison["sign_p"] <= 1 and comparison["sentence"]
+
+
+def test_which_columns_a_summary_compares() -> None:
+    """Each variant against the first on each model; with one variant, each model against
+    the first; with one column, nothing."""
+    from types import SimpleNamespace
+
+    from workbench.report import comparison_pairs
+
+    def rows(*columns: tuple[str, str]) -> list[SimpleNamespace]:
+        return [SimpleNamespace(variant=v, model=m) for v, m in columns]
+
+    heading, pairs = comparison_pairs(rows(("a", "m"), ("b", "m"), ("c", "m"), ("a", "n"), ("b", "n")))
+    assert heading.startswith("each variant against a")
+    assert pairs == [(("a", "m"), ("b", "m")), (("a", "n"), ("b", "n")),
+                     (("a", "m"), ("c", "m")), (("a", "n"), ("c", "n"))]
+    heading, pairs = comparison_pairs(rows(("a", "m"), ("a", "n"), ("a", "o")))
+    assert heading.startswith("each model against m")
+    assert pairs == [(("a", "m"), ("a", "n")), (("a", "m"), ("a", "o"))]
+    assert comparison_pairs(rows(("a", "m"), ("a", "m"))) == ("", [])

@@ -239,13 +239,32 @@ def score_statistics(
     95% interval (:func:`score_summary`); per pair of variants on each model, the paired
     comparison of their weighted scores (:func:`compare_scores`)."""
     assert suite.rubric is not None
-    comparisons = [
-        found
-        for a, b in pairs
-        for model in suite.models
-        if (found := compare_scores(rows, (a, model.name), (b, model.name))) is not None
-    ]
-    return score_summary(suite.rubric, rows), comparisons
+    columns = [((a, model.name), (b, model.name)) for a, b in pairs for model in suite.models]
+    return score_summary(suite.rubric, rows), compare_columns(rows, columns)
+
+
+Column = tuple[str, str]
+"""A column of a grid or suite: (variant, model)."""
+
+
+def comparison_pairs(rows: Sequence[Any]) -> tuple[str, list[tuple[Column, Column]]]:
+    """Which columns (variant, model) the summary compares, and the line saying so: each
+    variant against the first on each model, as ``workbench eval`` does; with a single
+    variant, each model against the first."""
+    variants = list(dict.fromkeys(r.variant for r in rows))
+    models = list(dict.fromkeys(r.model for r in rows))
+    if len(variants) > 1:
+        return (f"each variant against {variants[0]} (the first), on each model:",
+                [((variants[0], m), (v, m)) for v in variants[1:] for m in models])
+    if len(models) > 1:
+        return (f"each model against {models[0]} (the first):",
+                [((variants[0], models[0]), (variants[0], m)) for m in models[1:]])
+    return "", []
+
+
+def compare_columns(rows: Sequence[Row], pairs: Sequence[tuple[Column, Column]]) -> list[dict[str, Any]]:
+    """:func:`compare_scores` of each pair of columns that has cases in common."""
+    return [found for a, b in pairs if (found := compare_scores(rows, a, b)) is not None]
 
 
 def score_summary(rubric: Rubric, rows: Sequence[Row]) -> list[dict[str, Any]]:
