@@ -630,10 +630,11 @@ def test_cases_know_their_file_and_line(tmp_path: Path) -> None:
     suite = load_text(
         tmp_path,
         "prompts: ['{{x}}']\nproviders: [echo]\ntests:\n  - vars: {x: 1}\n  - file://t.csv\n",
-        **{"t.csv": 'x,note\n1,"two\nlines"\n\n2,z\n'},
+        **{"t.csv": 'x,note\n1,"two\nlines"\n\n2,z\n3,"a\u2028b"\n4,z\n'},
     )
     assert [c.where for c in suite.cases] == [
-        f"{tmp_path}/promptfooconfig.yaml:4", f"{tmp_path}/t.csv:2", f"{tmp_path}/t.csv:5"
+        f"{tmp_path}/promptfooconfig.yaml:4", f"{tmp_path}/t.csv:2", f"{tmp_path}/t.csv:5",
+        f"{tmp_path}/t.csv:6", f"{tmp_path}/t.csv:7",  # U+2028 is text in a field, not a line end
     ]
 
 

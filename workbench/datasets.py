@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,71 +58,53 @@ def read_cases_at(path: Path) -> list[tuple[int, Case]]:
     return cases
 
 
-class _Lines:
-    """The lines of a text, remembering where the reader is (to tell where a CSV record
-    starts: csv counts lines, but skips blank ones between records)."""
+def csv_rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on (the header first; blank lines skipped;
+    a quoted field may span lines).
 
-    def __init__(self, text: str):
-        # Split on "\n" only (the file was read with universal newlines): str.splitlines
-        # would also split at U+2028 and friends, which are text inside a field.
-        self._lines = text.split("\n")
-        if self._lines and self._lines[-1] == "":
-            self._lines.pop()
-        self.read = 0
-        """How many lines were handed out."""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        if self.read >= len(self._lines):
-            raise StopIteration
-        self.read += 1
-        return self._lines[self.read - 1] + "\n"
-
-    def first_filled(self, after: int) -> int:
-        """The number of the first non-blank line after line ``after``, among those read."""
-        for number in range(after + 1, self.read + 1):
-            if self._lines[number - 1].strip("\r"):
-                return number
-        return after + 1
+    Raises:
+        ValidationError: not CSV, with the file and line.
+    """
+    # Long documents in a cell are normal for prompts; the default limit is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    # Split on "\n" only (the file was read with universal newlines): str.splitlines would
+    # also split at U+2028 and friends, which are text inside a field.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    reader = csv.reader(line + "\n" for line in lines)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ValidationError(f"{source}:{start}: invalid CSV: {exc}") from None
+        if row:  # blank lines
+            yield start, row
 
 
 def _read_csv(text: str, source: str) -> list[tuple[int, Case]]:
-    # Long documents in a cell are normal for prompts; the default limit is 128 KiB.
-    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    lines = _Lines(text)
-    reader = csv.DictReader(lines)
-    try:
-        columns = reader.fieldnames or []
-    except csv.Error as exc:
-        raise ValidationError(f"{source}:1: invalid CSV header: {exc}") from None
+    records = csv_rows(text, source)
+    columns = next(records, (1, []))[1]
     if not columns:
         raise ValidationError(f"{source}: no header row")
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
         raise ValidationError(f"{source}:1: duplicate columns {', '.join(duplicates)}")
     rows = []
-    try:
-        while True:
-            before = lines.read
-            row = next(reader, None)
-            if row is None:
-                break
-            start = lines.first_filled(before)
-            if None in row:
-                raise ValidationError(f"{source}:{start}: more fields than columns")
-            rows.append((start, row))
-    except csv.Error as exc:
-        raise ValidationError(f"{source}:{reader.line_num}: invalid CSV: {exc}") from None
+    for start, record in records:
+        if len(record) > len(columns):
+            raise ValidationError(f"{source}:{start}: more fields than columns")
+        rows.append((start, dict(zip(columns, record + [""] * (len(columns) - len(record)),
+                                     strict=True))))
     cases = []
     for start, row in rows:
         variables: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
         expected: list[tuple[int, str]] = []
         for column, value in row.items():
-            assert column is not None
-            value = value if value is not None else ""
             if column == "__expected":
                 expected.append((0, value))
             elif match := _EXPECTED_N.match(column):

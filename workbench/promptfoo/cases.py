@@ -3,10 +3,8 @@ and expanded into test cases in promptfoo's order."""
 
 from __future__ import annotations
 
-import csv
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,26 +153,11 @@ def _file_tests(text: str, loc: Loc, base: Path) -> list[_Test]:
     ]
 
 
-def _csv_rows(content: str, shown: str) -> Iterator[tuple[int, list[str]]]:
-    """Each row with the line it starts on (the header first)."""
-    # Long documents in a cell are normal for prompts; the default limit is 128 KiB.
-    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    reader = csv.reader(content.splitlines(keepends=True))
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ValidationError(f"{shown}:{start}: invalid CSV: {exc}") from None
-        if row:  # blank lines
-            yield start, row
-
-
 def _csv_tests(content: str, shown: str) -> list[_Test]:
     """promptfoo's ``testCaseFromCsvRow`` for each row of a CSV file."""
-    rows = _csv_rows(content, shown)
+    from workbench.datasets import csv_rows
+
+    rows = csv_rows(content, shown)
     header = next(rows, None)
     if header is None:
         return []
