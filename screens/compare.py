@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Header, ProgressBar, Sparkline, Static
 
 from workbench.output import inert
 from workbench.screens.dialogs import Pick, Show
-from workbench.screens.judging import GridJudging, cell_text, judge_verdict
+from workbench.screens.judging import GridJudging, judge_verdict
 from workbench.screens.keybar import KeyBar
 from workbench.screens.streamview import StreamView
 
@@ -408,9 +408,7 @@ class CompareScreen(GridJudging, Screen[None]):
     def _grid_show(self, report: Any) -> None:
         self.report, self.judgement = report, None
         self.query_one("#judge-box").display = False
-        grid = self.query_one("#grid", DataTable)
-        for row in report.rows:
-            grid.update_cell(str(row.test_idx), f"{row.variant}\x00{row.model}", cell_text(row))
+        self._paint_cells(report.rows)
         summary = self.query_one("#summary", DataTable)
         summary.clear(columns=True)
         summary.add_columns("variant", "model", "pass", "ttft p50", "cost")
@@ -421,6 +419,7 @@ class CompareScreen(GridJudging, Screen[None]):
                             cost)
         sentences = " ".join(c.sentence() for c in report.comparisons)
         self.status(sentences or "done")
+        grid = self.query_one("#grid", DataTable)
         grid.focus()
         grid.move_cursor(row=0, column=1)
 
@@ -458,17 +457,7 @@ class CompareScreen(GridJudging, Screen[None]):
 
     @work(thread=True, exit_on_error=False)
     def _choose_rubric(self) -> None:
-        from workbench.storage.rubrics import list_rubrics
-
-        try:
-            found = {r.ref: r for r in list_rubrics(self.app.store())}
-        except Exception as exc:
-            self.app.call_from_thread(self.status, f"cannot list rubrics: {exc}", True)
-            return
-        if not found:
-            self.app.call_from_thread(
-                self.status, "no rubrics: store one with `workbench rubrics commit FILE -m MESSAGE`",
-                True)
+        if (found := self._rubric_choices()) is None:
             return
 
         def chosen(ref: str | None) -> None:
@@ -476,8 +465,8 @@ class CompareScreen(GridJudging, Screen[None]):
                 from workbench.screens.review import ReviewScreen
 
                 self.reviewed = found[ref]
-                judged = self.judgement is not None and self.judgement[1].id == found[ref].id
-                judge = self.judgement[0] if self.judgement and judged else None
+                judge = self.judgement[0] if self.judgement and \
+                    self.judgement[1].id == found[ref].id else None
                 self.app.push_screen(ReviewScreen(self.report.rows, found[ref], blind=True,
                                                   seed=int(self.report.experiment_id[:8], 16),
                                                   judge=judge))

@@ -104,21 +104,38 @@ class GridJudging(_Host):
         else:
             self._choose_judge()
 
-    @work(thread=True, exit_on_error=False)
-    def _choose_judge(self) -> None:
-        from workbench.models import listed_models
+    def _rubric_choices(self) -> dict[str, RubricInfo] | None:
+        """The stored rubrics by reference (in a worker thread); None, said on the status
+        line, when there are none or they cannot be read."""
         from workbench.storage.rubrics import list_rubrics
 
         try:
+            found = {r.ref: r for r in list_rubrics(self.app.store())}
+        except Exception as exc:
+            self.app.call_from_thread(self.status, f"cannot list rubrics: {exc}", True)
+            return None
+        if not found:
+            self.app.call_from_thread(
+                self.status, "no rubrics: store one with `workbench rubrics commit FILE -m MESSAGE`",
+                True)
+            return None
+        return found
+
+    def _paint_cells(self, rows: Sequence[Row]) -> None:
+        grid = self.query_one("#grid", DataTable)
+        for row in rows:
+            grid.update_cell(str(row.test_idx), f"{row.variant}\x00{row.model}", cell_text(row))
+
+    @work(thread=True, exit_on_error=False)
+    def _choose_judge(self) -> None:
+        from workbench.models import listed_models
+
+        try:
             models = [m.name for m in listed_models(self.app.settings)]
-            rubrics = {r.ref: r for r in list_rubrics(self.app.store())}
         except Exception as exc:
             self.app.call_from_thread(self.status, f"cannot judge: {exc}", True)
             return
-        if not rubrics:
-            self.app.call_from_thread(
-                self.status,
-                "no rubrics: store one with `workbench rubrics commit FILE -m MESSAGE`", True)
+        if (rubrics := self._rubric_choices()) is None:
             return
         options = dict(rubrics)
         if self.reviewed is not None and self.reviewed.ref in rubrics:
@@ -178,11 +195,7 @@ class GridJudging(_Host):
             self._show_judgement(model, rubric, rows)
 
     def _show_judgement(self, model: str, rubric: RubricInfo, rows: list[Row]) -> None:
-        grid = self.query_one("#grid", DataTable)
-        for row in rows:
-            if row.judge is not None:
-                grid.update_cell(str(row.test_idx), f"{row.variant}\x00{row.model}",
-                                 cell_text(row))
+        self._paint_cells([row for row in rows if row.judge is not None])
         summary = judge_summary(model, rubric, rows)
         self.query_one("#judge-summary", Static).update(Text(inert(summary)))
         box = self.query_one("#judge-box", VerticalScroll)
