@@ -232,8 +232,7 @@ class ReviewScreen(Screen[None]):
             mine = {c.name: self.mine.get((scored_id(row), c.name)) for c in self.rubric.judged}
             if any(v is None for v in mine.values()):
                 continue
-            metrics = getattr(row, "metrics", None) or {}
-            automatic = score_automatic(row.output, metrics.get("e2e_ms"), metrics.get("cost_usd"))
+            automatic = score_automatic(row.output, getattr(row, "metrics", None))
             scores = {**mine, **automatic}
             scored.append(replace(row, judge={
                 "model": self.reviewer, "scores": scores, "automatic": automatic,

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.engine import Engine
 from workbench.models import ModelSpec
-from workbench.rubrics import JudgeAnswer, Rubric, judge_messages, parse_judge_answer
+from workbench.rubrics import (
+    JudgeAnswer,
+    Rubric,
+    automatic_scorer,
+    judge_messages,
+    parse_judge_answer,
+)
 
 if TYPE_CHECKING:
     from workbench.report import Row
@@ -159,7 +165,6 @@ async def judge_rows(
         concurrency: judge calls in flight (default: the judge backend's).
         on_judged: called with each judged row as it is done (on the event loop).
     """
-    from workbench.rubrics import automatic_scorer
     from workbench.storage.rubrics import judgements_for
 
     store = engine.store
@@ -171,8 +176,7 @@ async def judge_rows(
     score_automatic = automatic_scorer(rubric)
 
     async def one(row: Row) -> Row:
-        metrics = row.metrics
-        automatic = score_automatic(row.output, metrics.get("e2e_ms"), metrics.get("cost_usd"))
+        automatic = score_automatic(row.output, row.metrics)
         earlier = known.get(row.run_id) or known.get(row.source_run_id or "")
         if earlier is not None and earlier.error is None:
             verdict: dict[str, Any] = {

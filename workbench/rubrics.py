@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,18 +165,17 @@ class Rubric(BaseModel):
         return total / weight if weight else None
 
 
-def automatic_scorer(rubric: Rubric) -> Callable[..., dict[str, int]]:
+def automatic_scorer(rubric: Rubric) -> Callable[[str, Mapping[str, Any] | None], dict[str, int]]:
     """A function scoring ``rubric``'s automatic criteria on one output by their
-    assertions (pass 1, fail 0): ``score(output, latency_ms=None, cost_usd=None)``.
-    The assertions are parsed once, here. ``workbench eval`` and the app's review both
-    score with it, so their weighted scores mean the same."""
-    from workbench.assertions import Observation
-
+    assertions (pass 1, fail 0): ``score(output, metrics)``, latency and cost read from a
+    run's metrics (``e2e_ms``, ``cost_usd``). The assertions are parsed once, here.
+    ``workbench eval`` and the app's review both score with it, so their weighted scores
+    mean the same."""
     checks = [(c.name, assertions.parse(c.assert_, c.name)) for c in rubric.criteria if c.automatic]
 
-    def score(output: str, latency_ms: float | None = None,
-              cost_usd: float | None = None) -> dict[str, int]:
-        seen = Observation(output, latency_ms, cost_usd)
+    def score(output: str, metrics: Mapping[str, Any] | None) -> dict[str, int]:
+        metrics = metrics or {}
+        seen = assertions.Observation(output, metrics.get("e2e_ms"), metrics.get("cost_usd"))
         return {name: int(check.check(seen).passed) for name, check in checks}
 
     return score
