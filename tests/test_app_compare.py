@@ -8,7 +8,7 @@ import pytest
 from scripted_backend import ScriptedBackend, StepClock
 from textual.widgets import DataTable
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 
 from workbench.config import load_settings
 from workbench.screens.app import make_app
@@ -98,12 +98,12 @@ async def test_quit_with_unsaved_drafts_asks_first(app_env: Path) -> None:
         await pilot.press("f2")
         await pilot.pause()
         await pilot.press("ctrl+q")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Confirm")
+        await opened(pilot, "Confirm", 120.0)
         await pilot.press("n")
         await _until(pilot, lambda: type(app.screen).__name__ == "EditorScreen")
         assert app.is_running
         await pilot.press("ctrl+q")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Confirm")
+        await opened(pilot, "Confirm", 120.0)
         await pilot.press("y")
         await _until(pilot, lambda: not app.is_running)
 
@@ -135,7 +135,7 @@ async def test_dataset_grid_and_open_a_cell(app_env: Path) -> None:
     app = scripted_app()
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("f3", "ctrl+g")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await opened(pilot, "Pick", 120.0)
         await pilot.press("enter")
         await _until(pilot, lambda: type(app.screen).__name__ == "CompareScreen" and app.screen.report is not None)
         grid = app.screen.query_one("#grid", DataTable)
@@ -195,7 +195,7 @@ def test_grid_snapshot(snap_compare, app_env: Path) -> None:
 
     async def settle(pilot) -> None:
         await pilot.press("f3", "ctrl+g")
-        await _until(pilot, lambda: type(pilot.app.screen).__name__ == "Pick")
+        await opened(pilot, "Pick", 120.0)
         await pilot.press("enter")
         await _until(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen"
                      and pilot.app.screen.report is not None)

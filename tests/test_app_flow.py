@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 
 from workbench.config import load_settings
 from workbench.domain import parse_ref
@@ -77,7 +77,7 @@ async def test_first_session_by_keyboard(tmp_path: Path, monkeypatch) -> None:
             assert pane.query_one(".stream").text.strip()
 
         await pilot.press("ctrl+g")  # the dataset grid
-        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await opened(pilot, "Pick", 120.0)
         await pilot.press("enter")
         await _until(pilot, lambda: compare.report is not None)
         grid = compare.query_one("#grid", DataTable)
@@ -86,7 +86,7 @@ async def test_first_session_by_keyboard(tmp_path: Path, monkeypatch) -> None:
 
         await pilot.press("f2")
         await pilot.press("ctrl+s")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask", 120.0)
         await _type(pilot, "first try")
         await pilot.press("enter")
         await _until(pilot, lambda: not any(d.unsaved for d in app.workspace.variants))
@@ -98,7 +98,7 @@ async def test_first_session_by_keyboard(tmp_path: Path, monkeypatch) -> None:
         versions = app.screen.query_one("#versions", DataTable)
         await _until(pilot, lambda: versions.has_focus and versions.row_count == 1)
         await pilot.press("l")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask", 120.0)
         await _type(pilot, "approved")
         await pilot.press("enter")
         await _until(pilot, lambda: "approved" in str(prompts.get_row_at(0)[2]))

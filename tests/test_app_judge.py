@@ -11,7 +11,7 @@ import pytest
 from scripted_backend import ScriptedBackend, StepClock
 from sqlmodel import select
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 
 from workbench.config import load_settings
 from workbench.models import demo_model_path
@@ -80,7 +80,7 @@ def _status(app) -> str:
 async def _pick(pilot, option: str) -> None:
     """Choose the option starting with ``option`` in the open Pick dialog."""
     app = pilot.app
-    await until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await opened(pilot, "Pick")
     index = next(i for i, o in enumerate(app.screen.options) if o.startswith(option))
     await pilot.press(*["down"] * index, "enter")
 

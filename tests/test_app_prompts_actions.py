@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 
 from workbench.config import load_settings
 from workbench.domain import Message, PromptContent
@@ -39,7 +39,7 @@ async def test_label_diff_history_datasets_and_edit(tmp_path: Path, monkeypatch)
         assert "--- greet@1" in diff and "+++ greet@2" in diff and "+  content: Hi {{ name }}, welcome" in diff
         await pilot.press("escape")
         await pilot.press("l")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*"approved", "enter")
         await until(pilot, lambda: "approved" in str(app.screen.query_one("#versions").get_row_at(0)[1]))
         await pilot.press("h")
@@ -74,18 +74,18 @@ async def test_approve_and_a_protected_label_refused(tmp_path: Path, monkeypatch
         await pilot.press("tab")
         await until(pilot, lambda: versions.has_focus)
         await pilot.press("l")  # production on greet@2: no approval yet
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*"production", "enter")
         await until(pilot, lambda: "production is protected" in str(app.screen.query_one("#status").render()))
         await pilot.press("a")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*"looks right", "enter")
         await until(pilot, lambda: "approved by tester" in str(app.screen.query_one("#status").render()))
         # The list is reloaded after the approval: wait for it, then label what it shows.
         await until(pilot, lambda: versions.row_count == 2
                     and "approved" in str(versions.get_row_at(0)[1]) and versions.has_focus)
         await pilot.press("l")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*"production", "enter")
         await until(pilot, lambda: "production" in str(app.screen.query_one("#versions").get_row_at(0)[1]))
     store = open_store(url)

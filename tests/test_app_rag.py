@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 from workbench.config import load_settings
 from workbench.models import demo_model_path
 from workbench.screens.app import make_app
@@ -84,7 +84,7 @@ async def test_collections_chunks_filters_pages_and_more_like_this(chroma: Path)
         assert "stored embedding of c07" in str(screen.query_one("#status").render())
         # k
         await pilot.press("k")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press("backspace", "2", "enter")
         await pilot.press("l")
         await until(pilot, lambda: hits.row_count == 2)
@@ -97,7 +97,7 @@ async def test_a_folder_that_is_not_an_index_is_said_and_the_app_goes_on(tmp_pat
     app = make_app(load_settings())
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("f6")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*str(tmp_path / "junk"), "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "RagScreen"
                     and "cannot open" in str(app.screen.query_one("#status").render()))
@@ -105,7 +105,7 @@ async def test_a_folder_that_is_not_an_index_is_said_and_the_app_goes_on(tmp_pat
         await until(pilot, lambda: type(app.screen).__name__ == "PromptsScreen")
         # HOST:PORT is a Chroma server: one that is down is said the same way.
         await pilot.press("f6")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         await pilot.press(*"127.0.0.1:1", "enter")
         await until(pilot, lambda: type(app.screen).__name__ == "RagScreen"
                     and "cannot open 127.0.0.1:1" in str(app.screen.query_one("#status").render()))
@@ -144,7 +144,7 @@ async def test_a_text_query_and_retrieval_in_compare(tmp_path: Path) -> None:
         await until(pilot, lambda: type(app.screen).__name__ == "EditorScreen"
                     and app.screen.query(".var"))
         await pilot.press("ctrl+l")
-        await until(pilot, lambda: type(app.screen).__name__ == "Ask")
+        await opened(pilot, "Ask")
         line = ('context: {index: "%s", collection: facts, k: 2, query: "{{ question }}", '
                 'embed: smollm2}' % path)
         app.screen.query_one(Input).value = ""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from scripted_backend import ScriptedBackend, StepClock
 
-from pilot_helpers import until
+from pilot_helpers import opened, until
 
 from workbench.config import load_settings
 from workbench.rubrics import Rubric
@@ -45,11 +45,11 @@ _until = until
 
 async def _review(app, pilot, first: str, second: str) -> None:
     await pilot.press("f3", "ctrl+g")
-    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
     await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
     await pilot.press("v")
-    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
     await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
     review = app.screen
@@ -88,11 +88,11 @@ async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> No
         "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
     async with app.run_test(size=(150, 40)) as pilot:
         await pilot.press("f3", "ctrl+g")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await opened(pilot, "Pick", 120.0)
         await pilot.press("enter")
         await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
         await pilot.press("v")
-        await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+        await opened(pilot, "Pick", 120.0)
         await pilot.press("enter")
         await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
         review = app.screen
@@ -108,11 +108,11 @@ async def _score_by_variant(app, pilot, scores: dict[str, list[int]], outputs: i
     """Run the grid, open the blind review and give each output the scores of its variant
     (one per judged criterion, top to bottom); the summary once every output is scored."""
     await pilot.press("f3", "ctrl+g")
-    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
     await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
     await pilot.press("v")
-    await _until(pilot, lambda: type(app.screen).__name__ == "Pick")
+    await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
     await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
     review = app.screen

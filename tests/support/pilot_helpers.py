@@ -7,6 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 
+def _where(app: Any) -> str:
+    """What the app showed when a wait gave up: the screen, the focus and the status line."""
+    screen = app.screen
+    status = screen.query("#status")
+    shown = str(status.first().render()) if status else "(no #status)"
+    focused = type(app.focused).__name__ if app.focused is not None else None
+    return f"screen {type(screen).__name__}, focus {focused}, status {shown!r}"
+
+
 async def until(pilot: Any, condition: Callable[[], Any], timeout_s: float = 30.0) -> None:
     """Let the app run until ``condition()`` holds (workers post their results later)."""
     deadline = time.monotonic() + timeout_s
@@ -14,4 +23,17 @@ async def until(pilot: Any, condition: Callable[[], Any], timeout_s: float = 30.
         await pilot.pause(0.02)
         if condition():
             return
-    raise AssertionError("the app never reached the expected state")
+    raise AssertionError(f"the app never reached the expected state; {_where(pilot.app)}")
+
+
+async def opened(pilot: Any, dialog: str, timeout_s: float = 30.0) -> None:
+    """Wait for the dialog named ``dialog`` to open with one of its widgets focused: keys sent
+    before the focus lands go to whatever else listens (the app's bindings) and are lost."""
+    app = pilot.app
+
+    def ready() -> bool:
+        focused = app.focused
+        return (type(app.screen).__name__ == dialog and focused is not None
+                and focused.screen is app.screen)
+
+    await until(pilot, ready, timeout_s)
