@@ -30,6 +30,7 @@ from workbench.screens.dialogs import Pick, Show
 from workbench.screens.judging import GridJudging, judge_verdict
 from workbench.screens.keybar import KeyBar
 from workbench.screens.streamview import StreamView
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.experiment import Cell, Event
@@ -132,7 +133,7 @@ class StreamPane(Vertical):
             figures.set_class(True, "error-message")
 
 
-class CompareScreen(GridJudging, Screen[None]):
+class CompareScreen(GridJudging, ReportsWorkerErrors, Screen[None]):
     """Variants x models, streamed side by side, or graded over a dataset."""
 
     CSS_PATH = "compare.tcss"

@@ -27,6 +27,7 @@ from workbench.output import inert
 from workbench.screens.dialogs import Confirm, Ask
 from workbench.screens.keybar import KeyBar
 from workbench.workspace import VariantDraft
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -180,7 +181,7 @@ class VariantPane(Vertical):
         self.query_one(".problem", Static).update(Text(inert(text)))
 
 
-class EditorScreen(Screen[None]):
+class EditorScreen(ReportsWorkerErrors, Screen[None]):
     """Variants side by side; every edit is saved to the draft file."""
 
     CSS_PATH = "editor.tcss"

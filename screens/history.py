@@ -16,6 +16,7 @@ from workbench.output import when
 from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
 from workbench.screens.run_detail import RunScreen, say
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -80,7 +81,7 @@ class RunTable(DataTable[Any]):
     BINDINGS = [Binding("enter", "select_cursor", "Open")]
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(ReportsWorkerErrors, Screen[None]):
     """Lists runs; the filter bar narrows them, Enter opens one, ``r`` runs it again."""
 
     CSS_PATH = "history.tcss"

@@ -23,6 +23,7 @@ from workbench.errors import WorkbenchError
 from workbench.output import inert
 from workbench.screens.keybar import KeyBar
 from workbench.screens.model_dialogs import AddModelModal, KeyModal
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.config import ModelConfig, Settings
@@ -41,7 +42,7 @@ def _model_of(spec: ModelSpec) -> str:
     return str(spec.options.get("model_path") or spec.options.get("model") or spec.name)
 
 
-class ModelsScreen(Screen[None]):
+class ModelsScreen(ReportsWorkerErrors, Screen[None]):
     """Each model with its backend and whether it is usable; keys and new models."""
 
     CSS_PATH = "models.tcss"

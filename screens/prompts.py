@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from workbench.output import inert, when
 from workbench.screens.keybar import KeyBar
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -25,7 +26,7 @@ def plain(text: str) -> Text:
     return Text(inert(text))
 
 
-class PromptsScreen(Screen[None]):
+class PromptsScreen(ReportsWorkerErrors, Screen[None]):
     """Lists the prompts in the store; the highlighted one's versions show beside it."""
 
     CSS_PATH = "prompts.tcss"

@@ -24,6 +24,7 @@ from workbench.output import compact_json, inert
 from workbench.screens.dialogs import Ask, Show
 from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.rag import Index
@@ -54,7 +55,7 @@ def _preview(text: str) -> Text:
     return plain(flat[: PREVIEW - 1] + "…" if len(flat) > PREVIEW else flat)
 
 
-class RagScreen(Screen[None]):
+class RagScreen(ReportsWorkerErrors, Screen[None]):
     """Collections on the left; the selected one's chunks, and a query's hits, on the right."""
 
     CSS_PATH = "rag.tcss"

@@ -17,12 +17,13 @@ from textual.widgets import DataTable, Header, Static
 from workbench.output import inert
 from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
 
 
-class RegistryScreen(Screen[None]):
+class RegistryScreen(ReportsWorkerErrors, Screen[None]):
     """Connection state and differences on the left, the audit log on the right."""
 
     CSS_PATH = "registry.tcss"

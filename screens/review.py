@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Header, Static, TextArea
 from workbench.output import inert
 from workbench.screens.dialogs import Ask
 from workbench.screens.keybar import KeyBar
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -53,7 +54,7 @@ def review_order(rows: list[Any], *, blind: bool, seed: int) -> list[Any]:
     return ordered
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(ReportsWorkerErrors, Screen[None]):
     """Scores the outputs of a grid run on a rubric."""
 
     CSS_PATH = "review.tcss"

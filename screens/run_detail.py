@@ -20,6 +20,7 @@ from textual.widgets import Header, Static, TextArea
 from workbench.output import inert, when
 from workbench.screens.keybar import KeyBar
 from workbench.screens.prompts import plain
+from workbench.screens.worker_errors import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from workbench.screens.app import WorkbenchApp
@@ -75,7 +76,7 @@ def _messages(messages: list[dict[str, Any]]) -> Text:
     return text
 
 
-class RunScreen(Screen[None]):
+class RunScreen(ReportsWorkerErrors, Screen[None]):
     """One run whole: messages, output, error, figures, model. ``r`` runs it again."""
 
     CSS_PATH = "run_detail.tcss"

@@ -135,3 +135,44 @@ def test_prompts_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> N
 
     assert snap_compare(make_app(load_settings()), terminal_size=(120, 30), run_before=settle)
 
+
+
+async def test_an_unexpected_failure_in_background_work_is_shown_and_the_app_goes_on(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from workbench.screens.prompts import PromptsScreen
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("WORKBENCH_DATABASE__URL", url)
+    _commit(url, "alpha", "Hello {{ name }}")
+    _commit(url, "beta", "Hi")
+
+    def broken(self, versions) -> None:  # a handler that raises on the UI thread
+        raise RuntimeError("[bold]boom[/] \x1b[31m")
+
+    monkeypatch.setattr(PromptsScreen, "_show_versions", broken)
+    app = make_app(load_settings())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _wait_for(pilot, lambda: app._notifications)
+        [note] = list(app._notifications)
+        assert note.severity == "error" and note.markup is False
+        assert note.message == "load versions failed: RuntimeError: [bold]boom[/] \\x1b[31m"
+        await pilot.press("down")  # the app goes on: the list still answers
+        prompts = app.screen.query_one("#prompts", DataTable)
+        await _wait_for(pilot, lambda: prompts.cursor_row == 1)
+        assert app.is_running
+
+
+def test_a_failed_workers_text_has_no_secret_of_the_configured_urls() -> None:
+    from types import SimpleNamespace
+
+    from workbench.screens.worker_errors import worker_error_text
+
+    url = "postgresql+psycopg://ann:s3cret-pw@db.example/registry"
+    settings = SimpleNamespace(database=SimpleNamespace(url="sqlite:///x.db"),
+                               registry=SimpleNamespace(url=url))
+    worker = SimpleNamespace(name="push", error=OSError(f"cannot reach {url} (password s3cret-pw)"))
+    text = worker_error_text(worker, settings)  # type: ignore[arg-type]
+    assert "s3cret-pw" not in text
+    assert text == ("push failed: OSError: cannot reach postgresql+psycopg://ann:***@db.example/registry"
+                    " (password ***)")
