@@ -184,8 +184,9 @@ class RegistryScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#differences", Static).update(Text(inert("\n".join(lines))))
 
     def _show_outbox(self, waiting: Any) -> None:
-        counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}"
-                           for kind, n in waiting.waiting.items() if n) or "nothing"
+        from workbench.storage.outbox import waiting_text
+
+        counts = waiting_text(waiting.waiting) or "nothing"
         approvals = waiting.waiting.get("approval", 0)
         self.query_one("#outbox", Static).update(Text(
             f"waiting to be pushed: {counts}\napprovals waiting: {approvals}"))

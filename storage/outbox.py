@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from workbench.storage.db import Store
 from workbench.storage.models import LabelEvent, Outbox, Prompt, SyncState, utcnow
 
-KINDS = ("version", "rubric", "dataset", "approval", "label")
+KINDS = ("version", "rubric", "dataset", "approval", "label", "prompt")
+"""What the outbox holds: ``prompt`` is a change of a prompt's description or tags."""
 WAITING, CONFLICT, REFUSED = "waiting", "conflict", "refused"
 REGISTRY_ID = "registry_id"
 """The key under which ``sync_state`` holds the identity of the registry this store syncs
@@ -25,6 +26,13 @@ def enqueue(session: Session, kind: str, key: object) -> None:
     """Queue a change for the registry (call inside the change's transaction, after a
     flush gave the row its id)."""
     session.add(Outbox(kind=kind, key=str(key), state=WAITING, detail="", created_at=utcnow()))
+
+
+def waiting_text(counts: dict[str, int]) -> str:
+    """What waits, in words: ``2 versions, 1 label``."""
+    nouns = {"prompt": "prompt detail"}
+    return ", ".join(f"{n} {nouns.get(kind, kind)}{'s' if n != 1 else ''}"
+                     for kind, n in counts.items() if n)
 
 
 def enqueue_dataset(session: Session, name: str) -> None:

@@ -123,10 +123,15 @@ def _commit_once(session: Session, draft: Draft, message: str, author: str) -> C
         session.add(prompt)
         session.flush()
     else:
+        described = False
         if draft.description is not None and draft.description != prompt.description:
             prompt.description = draft.description
+            described = True
         if draft.tags is not None and list(draft.tags) != list(prompt.tags):
             prompt.tags = list(draft.tags)
+            described = True
+        if described:  # the registry takes the prompt's details as they are when pushed
+            enqueue(session, "prompt", prompt.name)
     assert prompt.id is not None
     latest = _latest(session, prompt.id)
     content_hash = draft.content.content_hash()

@@ -146,7 +146,7 @@ def read_registry(registry: Store, have_versions: set[str], have_rubrics: set[st
 
 def apply(connection: Connection, found: Snapshot, report: SyncReport) -> None:
     """Write the snapshot into this store (inside its write transaction)."""
-    ids = _prompts(connection, found)
+    ids = _prompts(connection, found, report)
     _versions(connection, found, ids, report)
     _rubrics(connection, found, report)
     _approvals(connection, found, ids, report)
@@ -158,11 +158,22 @@ def apply(connection: Connection, found: Snapshot, report: SyncReport) -> None:
     _datasets(connection, found, report)
 
 
-def _prompts(connection: Connection, found: Snapshot) -> dict[str, int]:
-    ids = {name: pid for pid, name in connection.execute(select(P.c.id, P.c.name))}
+def _prompts(connection: Connection, found: Snapshot, report: SyncReport) -> dict[str, int]:
+    """The registry's prompts here: new ones added; the description and tags of the others
+    taken from the registry, except where a change of ours waits to be pushed."""
+    ids, details = {}, {}
+    for pid, name, description, tags in connection.execute(
+            select(P.c.id, P.c.name, P.c.description, P.c.tags)):
+        ids[name], details[name] = pid, (description, list(tags or ()))
+    ours = set(connection.execute(select(O.c.key).where(O.c.kind == "prompt",
+                                                        O.c.state == WAITING)).scalars())
     for name, meta in found.prompts.items():
         if name not in ids:
             ids[name] = connection.execute(insert(P).values(name=name, **meta)).inserted_primary_key[0]
+        elif name not in ours and details[name] != (meta["description"], list(meta["tags"] or ())):
+            connection.execute(update(P).where(P.c.id == ids[name]).values(
+                description=meta["description"], tags=meta["tags"]))
+            report.pulled["prompt details"] += 1
     return ids
 
 

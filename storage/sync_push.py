@@ -147,7 +147,7 @@ def gather(connection: Connection, items: list[Any]) -> Batch:
             work.datasets[name] = {**row._asdict(), "cases": [c._asdict() for c in cases],
                                    "base": base}
     wanted = {r["prompt"] for r in (*work.versions.values(), *work.approvals.values(),
-                                    *work.events.values())}
+                                    *work.events.values())} | set(keys["prompt"])
     for row in connection.execute(select(P).where(P.c.name.in_(sorted(wanted)))):
         work.prompts[row.name] = {"description": row.description, "tags": row.tags,
                                   "created_at": row.created_at}
@@ -189,7 +189,7 @@ def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncRe
                            .values(state=CONFLICT, detail=bindparam("b_detail")),
                            [{"b_id": k, "b_detail": v} for k, v in outcome.conflicts.items()])
     kinds = {"version": "versions", "rubric": "rubrics", "approval": "approvals",
-             "label": "label moves", "dataset": "datasets"}
+             "label": "label moves", "dataset": "datasets", "prompt": "prompt details"}
     for item in work.items:
         if item.id not in outcome.conflicts:
             report.pushed[kinds[item.kind]] += 1

@@ -61,6 +61,7 @@ def send(connection: Connection, work: Batch) -> Outcome:
     """Apply a batch in the registry (inside its transaction)."""
     outcome = Outcome()
     ids = _lock_prompts(connection, work)
+    _details(connection, work, ids)
     _versions(connection, work, ids, outcome)
     _rubrics(connection, work, outcome)
     _approvals(connection, work, ids)
@@ -88,6 +89,15 @@ def _lock_prompts(connection: Connection, work: Batch) -> dict[str, int]:
                        [{"name": name, **work.prompts[name]} for name in names])
     return {name: pid for pid, name in connection.execute(
         select(P.c.id, P.c.name).where(P.c.name.in_(names)).order_by(P.c.name).with_for_update())}
+
+
+def _details(connection: Connection, work: Batch, ids: dict[str, int]) -> None:
+    """A prompt's description and tags, as they are here now: the last push wins (they
+    describe the prompt; its versions, which are what runs, are never overwritten)."""
+    for name in sorted({i.key for i in work.items if i.kind == "prompt"} & set(ids)):
+        meta = work.prompts[name]
+        connection.execute(update(P).where(P.c.id == ids[name])
+                           .values(description=meta["description"], tags=meta["tags"]))
 
 
 def _versions(connection: Connection, work: Batch, ids: dict[str, int], outcome: Outcome) -> None:

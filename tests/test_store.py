@@ -203,7 +203,7 @@ def test_old_database_is_upgraded_keeping_data(db_url: str) -> None:
 
     # What existed before sync did waits to be pushed, like anything made since.
     assert pending(store).waiting == {"version": 1, "rubric": 0, "dataset": 1, "approval": 0,
-                                      "label": 0}
+                                      "label": 0, "prompt": 0}
     store.close()
 
 

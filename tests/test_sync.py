@@ -262,6 +262,44 @@ def test_rubrics_and_dataset_changes_travel(ada: Store, bob: Store, registry: St
     assert get_dataset(ada, "cases").cases == (Case({"name": "Bob"}, None, {}),)
 
 
+def describe(store: Store, name: str, body: str, description: str, tags: list[str]) -> None:
+    content = PromptContent(messages=(Message(role="user", content=body),))
+    repo.commit(store, repo.Draft(name, content, description, tags), message="m", author="ada")
+
+
+def details(store: Store, name: str) -> tuple[str, list[str]]:
+    info = next(p for p in repo.list_prompts(store) if p.name == name)
+    return info.description, list(info.tags)
+
+
+def test_a_prompts_description_and_tags_travel(ada: Store, bob: Store, registry: Store) -> None:
+    from workbench.storage.outbox import waiting_text
+
+    describe(ada, "greet", "hello", "says hello", ["demo"])
+    shared(ada, bob, registry)
+    assert details(bob, "greet") == ("says hello", ["demo"])
+    # A new description with the same messages makes no version, but it waits to go.
+    describe(ada, "greet", "hello", "greets the customer", ["demo", "support"])
+    assert len(repo.log(ada, "greet")) == 1
+    assert waiting_text(pending(ada).waiting) == "1 prompt detail"
+    assert push(ada, registry).pushed["prompt details"] == 1 and pending(ada).total == 0
+    with registry.engine.connect() as connection:
+        assert tuple(connection.execute(text(
+            "SELECT description, tags::text FROM prompt WHERE name = 'greet'")).one()) == \
+            ("greets the customer", '["demo", "support"]')
+    assert pull(bob, registry).pulled["prompt details"] == 1
+    assert details(bob, "greet") == ("greets the customer", ["demo", "support"])
+    # Bob's own change waits: a pull keeps it, and his push is the last word.
+    describe(bob, "greet", "hello", "bob's words", [])
+    describe(ada, "greet", "hello", "ada's words", ["a"])
+    push(ada, registry)
+    assert pull(bob, registry).pulled["prompt details"] == 0
+    assert details(bob, "greet") == ("bob's words", [])
+    push(bob, registry)
+    pull(ada, registry)
+    assert details(ada, "greet") == details(bob, "greet") == ("bob's words", [])
+
+
 def test_a_dataset_replaced_in_the_registry_after_ours_is_a_conflict(ada: Store, bob: Store,
                                                                     registry: Store) -> None:
     save_dataset(ada, "cases", [Case({"n": 1})])

@@ -150,8 +150,9 @@ def status_cmd(state: State, as_json: bool) -> None:
 
 
 def _say_pending(waiting) -> None:  # type: ignore[no-untyped-def]
-    counts = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in waiting.waiting.items() if n)
-    click.echo(f"waiting to be pushed: {counts or 'nothing'}")
+    from workbench.storage.outbox import waiting_text
+
+    click.echo(f"waiting to be pushed: {waiting_text(waiting.waiting) or 'nothing'}")
     for conflict in waiting.conflicts:
         click.echo(f"conflict: {conflict}")
 
