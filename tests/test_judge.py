@@ -307,12 +307,30 @@ def test_a_provider_refusing_json_schema_gets_json_mode_once(
 ) -> None:
     with FaultServer(Scenario("no_json_schema", reply=JUDGE_REPLY)) as server:
         suite = _hosted_judge(tmp_path, monkeypatch, backend, server.base_url)
-        result = CliRunner().invoke(cli, ["eval", str(suite), "--json"], catch_exceptions=False)
+        result = CliRunner().invoke(cli, ["eval", str(suite), "--json", "-j", "1"],
+                                    catch_exceptions=False)
     assert result.exit_code == 0, result.output
     formats = [(r.body or {}).get("response_format", {}).get("type") for r in server.requests]
-    assert sorted(formats) == ["json_object"] * 3 + ["json_schema"] * 3  # no retry of the 400
-    for row in json.loads(result.stdout)["results"]:
+    # Refused once (no retry of the 400); remembered: the next outputs go to JSON mode.
+    assert formats == ["json_schema", "json_object", "json_object", "json_object"]
+    rows = json.loads(result.stdout)["results"]
+    for row in rows:
         assert "error" not in row["judge"] and row["judge"]["scores"]["correctness"] == 4
+    # The refused call is a failed run of its own; each verdict's latency is its answer's.
+    from sqlmodel import select
+
+    from workbench.config import load_settings
+    from workbench.storage.db import open_store
+    from workbench.storage.models import Judgement, Run
+
+    store = open_store(load_settings().database.url)
+    with store.read() as session:
+        [refused] = session.exec(select(Run).where(Run.status == "error")).all()
+        answers = {j.run_id: session.get(Run, j.judge_run_id) for j in session.exec(select(Judgement))}
+    store.close()
+    assert "json_schema" in refused.error and "HTTP 400" in refused.error
+    assert {row["run_id"]: row["judge"]["latency_ms"] for row in rows} == \
+        {rid: answer.e2e_ms for rid, answer in answers.items()}
 
 
 def test_only_a_refused_json_schema_falls_back() -> None:

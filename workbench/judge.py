@@ -4,7 +4,9 @@ The judge is asked for JSON of the rubric's shape. On llama.cpp the answer is co
 by a grammar built from that JSON Schema; hosted models get the schema as their
 ``response_format``, and a provider that refuses it (HTTP 400 naming ``response_format`` or
 ``json_schema``) is asked once more in JSON mode (``{"type": "json_object"}``): the prompt
-spells out the shape, and the answer is checked all the same. The answer is then checked (every judged criterion, an integer in
+spells out the shape, and the answer is checked all the same. The engine then remembers
+that model's refusal, and its later judgements go straight to JSON mode. The refused call
+is recorded as a failed run of its own; a verdict's latency is its answer's. The answer is then checked (every judged criterion, an integer in
 its range): one that still does not parse is recorded as a judge error with the raw text,
 never as a score. The judge's own call is a run like any other, so its latency and cost
 are kept apart from the judged run's.
@@ -13,8 +15,10 @@ are kept apart from the judged run's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from weakref import WeakKeyDictionary
 from typing import TYPE_CHECKING, Any
 
 from workbench.engine import Engine
@@ -74,6 +78,9 @@ def judge_params(rubric: Rubric) -> dict[str, Any]:
 JSON_MODE = {"type": "json_object"}
 """What a judge is asked for where a provider refuses a JSON Schema."""
 
+_REFUSED_SCHEMA: WeakKeyDictionary[Engine, set[str]] = WeakKeyDictionary()
+"""Per engine, the judge models that refused a JSON Schema: asked in JSON mode from then on."""
+
 
 def schema_refused(result: Any) -> bool:
     """Whether a call failed because the provider refused the JSON Schema response format:
@@ -100,12 +107,18 @@ async def judge(
     """Ask ``spec`` to score ``output`` (the answer to ``prompt``) on ``rubric``; record the
     judgement when the judged run and the rubric version are known."""
     messages, params = judge_messages(rubric, prompt, output), judge_params(rubric)
-    result = await engine.run(spec, messages, params, gate=gate)
+    refusing = _REFUSED_SCHEMA.setdefault(engine, set())
+    json_mode = {**params, "response_format": JSON_MODE}
     refused_cost = 0.0
-    if schema_refused(result):  # once: JSON mode, the same messages
-        refused_cost = result.metrics.cost_usd or 0.0  # a refused request is rarely billed
-        json_mode = {**params, "response_format": JSON_MODE}
-        result = await engine.run(spec, messages, json_mode, gate=gate)
+    # One judgement holds the gate for both its calls; whether the model refuses a schema is
+    # looked up once the gate is ours (a judgement that waited may have learnt it meanwhile).
+    async with gate if gate is not None else contextlib.nullcontext():
+        known = spec.name in refusing
+        result = await engine.run(spec, messages, json_mode if known else params)
+        if not known and schema_refused(result):  # once: JSON mode, the same messages
+            refusing.add(spec.name)
+            refused_cost = result.metrics.cost_usd or 0.0  # a refused request is rarely billed
+            result = await engine.run(spec, messages, json_mode)
     cost = result.metrics.cost_usd
     if cost is not None:
         cost += refused_cost
