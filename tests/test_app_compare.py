@@ -213,7 +213,7 @@ async def test_palette_lists_screens_and_the_screens_actions(app_env: Path) -> N
         assert {"Prompts", "Editor", "Compare", "History", "Models", "New", "Variant B", "Commit",
                 "Run", "Run dataset"} <= titles
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await opened(pilot, "CommandPalette")
         await pilot.press(*"Compare", "enter")
         await _until(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
 
@@ -239,9 +239,10 @@ async def test_the_chosen_theme_is_remembered(app_env: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         assert app.theme == "workbench-dark"
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await opened(pilot, "CommandPalette")
         await pilot.press(*"theme", "enter")  # Textual's theme picker
         await pilot.pause(0.3)
+        await opened(pilot, "CommandPalette")
         await pilot.press(*"workbench-light", "enter")
         await _until(pilot, lambda: app.theme == "workbench-light")
     again = scripted_app()

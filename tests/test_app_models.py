@@ -10,6 +10,7 @@ from pathlib import Path
 import keyring.core
 import pytest
 from fault_server import closed_port
+from pilot_helpers import opened
 from textual.widgets import DataTable, Static
 
 from workbench.config import ModelConfig, add_model_section, load_settings
@@ -127,6 +128,7 @@ async def test_set_and_delete_a_key_in_the_keyring(isolated: Path) -> None:
         await _open_models(pilot)
         assert "no key for openai" in _rows(app)["cloud"][4]
         await pilot.press("k")
+        await opened(pilot, "KeyModal")
         await _type(pilot, KEY)
         assert "API key for openai" in _screen_text(app) and KEY not in _screen_text(app)
         await pilot.press("enter")
@@ -176,10 +178,12 @@ async def test_the_mouse_works_too(isolated: Path) -> None:
         assert table.cursor_row == echo
         await pilot.click("#models", offset=(4, 2))
         await pilot.press("k")
+        await opened(pilot, "KeyModal")
         await pilot.click("#ok")  # nothing typed
         assert "the key is empty" in str(app.screen.query_one("#problem", Static).render())
         await pilot.click("#cancel")
         await pilot.press("a")
+        await opened(pilot, "AddModelModal")
         await pilot.click("#cancel")
         await _settle(pilot)
         assert app.screen.query("#models") and get_key("openai") == (None, "none")
@@ -194,6 +198,7 @@ async def test_add_a_gguf_model_refusing_a_bad_path(isolated: Path, tmp_path: Pa
     async with app.run_test(size=(160, 40)) as pilot:
         await _open_models(pilot)
         await pilot.press("a")
+        await opened(pilot, "AddModelModal")
         await _type(pilot, "tiny")
         await pilot.press("tab")
         await _type(pilot, str(tmp_path / "nope.gguf"))
