@@ -378,6 +378,15 @@ def test_llm_rubric_with_a_garbage_grader_fails_with_the_reason(tmp_path: Path) 
     assert rows[0]["pass"] is False and "the grader says no" in rows[0]["reason"]
     assert "no 'scores' object" in rows[0]["reason"]
     assert rows[1]["pass"] is True  # the threshold: contains passes, half the weight
+    # The grader's own calls, apart from the graded runs: one per llm-rubric check.
+    [figures] = json.loads(result.stdout)["grader_summary"]
+    assert {k: figures[k] for k in ("model", "grader", "calls", "cost_usd")} == \
+        {"model": "echo", "grader": "echo", "calls": 2, "cost_usd": 0.0}
+    assert figures["latency_p50_ms"] >= 0
+    text = CliRunner().invoke(cli, ["eval", str(_graded_config(tmp_path, "echo"))]).stdout
+    section = text.split("Grader calls (llm-rubric: the grader's own latency and cost")[1].splitlines()
+    assert section[1].split() == ["VARIANT", "MODEL", "GRADER", "CALLS", "LATENCY", "P50", "COST"]
+    assert section[2].split()[1:4] == ["echo", "echo", "2"] and section[2].split()[-1] == "$0.0000"
 
 
 @pytest.mark.skipif(demo_model_path() is None, reason="demo extra not installed")

@@ -243,6 +243,11 @@ def render_report(report: Any) -> str:
 
         lines.append("")
         lines.extend(judge_lines(report.scores, report.score_comparisons, report.judge_summary))
+    if report.grader_summary:
+        from workbench.report import grader_lines
+
+        lines.append("")
+        lines.extend(grader_lines(report.grader_summary))
     lines.append("")
     if report.failures:
         lines.append("FAILED:")

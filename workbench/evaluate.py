@@ -30,6 +30,7 @@ from workbench.report import (  # noqa: F401 - Comparison and Summary: re-export
     Row,
     Summary,
     compare_pass_rates,
+    grader_figures,
     judge_figures,
     score_statistics,
     summarise,
@@ -75,6 +76,8 @@ class Evaluation:
     """Set once the experiment is recorded (or found, when resuming)."""
     graded: dict[str, dict[int, tuple[bool, str]]] = field(default_factory=dict, repr=False)
     """Verdicts of model-graded checks by cell key, then ``id(check)``."""
+    grader_calls: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """The grader's calls for those checks (variant, model, grader, latency, cost)."""
 
     def prepare(self) -> list[Cell]:
         """Render every cell, retrieving first for variants that bind variables to an
@@ -190,6 +193,7 @@ class Evaluation:
         from workbench.rubrics import graded_checks
 
         grader = self.suite.grader or self.suite.judge
+        self.grader_calls = []
         wanted = []
         for cell in cells:
             checks = graded_checks(self.suite.cases[cell.case_idx].checks)
@@ -207,6 +211,9 @@ class Evaluation:
 
         async def one(cell: Cell, check: Any, output: str) -> tuple[str, int, tuple[bool, str]]:
             verdict = await judge(self.engine, grader, check.rubric, cell.messages, output, gate=gate)
+            self.grader_calls.append({"variant": cell.variant.label, "model": cell.model.name,
+                                      "grader": grader.name, "latency_ms": verdict.latency_ms,
+                                      "cost_usd": verdict.cost_usd})
             if verdict.scores is None:
                 return cell.key, id(check), (False, verdict.error or "no answer")
             return cell.key, id(check), (verdict.scores["pass"] == 1, verdict.reason)
@@ -337,7 +344,8 @@ class Evaluation:
                         f"{candidate} on {model.name}: pass rate {cand.pass_rate:.1%} is worse than "
                         f"{baseline}'s {base.pass_rate:.1%} by more than the margin {margin:.1%}"
                     )
-        report = Report(experiment_id, suite, rows, summaries, comparisons, failures)
+        report = Report(experiment_id, suite, rows, summaries, comparisons, failures,
+                        grader_summary=grader_figures(self.grader_calls))
         if suite.rubric is not None and any(r.judge for r in rows):
             report.scores, report.score_comparisons = score_statistics(suite, rows, pairs)
             report.judge_summary = judge_figures(rows)

@@ -212,6 +212,8 @@ class Report:
     """With a judge: variants compared on their weighted scores over paired cases."""
     judge_summary: list[dict[str, Any]] = field(default_factory=list)
     """With a judge: its own calls per variant x model (:func:`judge_figures`)."""
+    grader_summary: list[dict[str, Any]] = field(default_factory=list)
+    """With ``llm-rubric`` checks: the grader's calls (:func:`grader_figures`)."""
 
     @property
     def passed(self) -> bool:
@@ -228,6 +230,7 @@ class Report:
             "comparisons": [c.as_dict() for c in self.comparisons],
             **({"scores": self.scores, "score_comparisons": self.score_comparisons,
                 "judge_summary": self.judge_summary} if self.scores else {}),
+            **({"grader_summary": self.grader_summary} if self.grader_summary else {}),
             "results": [r.as_dict() for r in self.rows],
         }
 
@@ -361,15 +364,47 @@ def judge_figures(rows: Sequence[Row]) -> list[dict[str, Any]]:
     found = []
     for (variant, model), verdicts in groups.items():
         calls = [j for j in verdicts if not j.get("reused") and j.get("model") is not None]
-        latencies = [float(j["latency_ms"]) for j in calls if j.get("latency_ms") is not None]
-        costs = [j.get("cost_usd") for j in calls]
-        found.append({
-            "variant": variant, "model": model, "calls": len(calls),
-            "reused": sum(1 for j in verdicts if j.get("reused")),
-            "latency_p50_ms": percentile(latencies, 50),
-            "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
-        })
+        found.append({"variant": variant, "model": model, **_call_figures(calls),
+                      "reused": sum(1 for j in verdicts if j.get("reused"))})
     return found
+
+
+def grader_figures(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grader's own calls (``llm-rubric`` checks) per variant x model x grader, from
+    ``{"variant", "model", "grader", "latency_ms", "cost_usd"}`` per call."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for call in calls:
+        groups.setdefault((call["variant"], call["model"], call["grader"]), []).append(call)
+    return [{"variant": variant, "model": model, "grader": grader, **_call_figures(group)}
+            for (variant, model, grader), group in groups.items()]
+
+
+def _call_figures(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many calls, their median latency, and what they cost in all (None when some
+    call's cost is unknown)."""
+    latencies = [float(c["latency_ms"]) for c in calls if c.get("latency_ms") is not None]
+    costs = [c.get("cost_usd") for c in calls]
+    return {"calls": len(calls), "latency_p50_ms": percentile(latencies, 50),
+            "cost_usd": None if any(c is None for c in costs) else float(sum(costs))}
+
+
+def grader_lines(figures: Sequence[dict[str, Any]]) -> list[str]:
+    """The graders' calls as ``workbench eval`` prints them."""
+    from workbench.output import table
+
+    return ["Grader calls (llm-rubric: the grader's own latency and cost, apart from the runs "
+            "above):", table(
+                [[g["variant"], g["model"], g["grader"], str(g["calls"]), _ms(g["latency_p50_ms"]),
+                  _usd(g["cost_usd"])] for g in figures],
+                ["VARIANT", "MODEL", "GRADER", "CALLS", "LATENCY P50", "COST"])]
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.0f}" if value is not None else "-"
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
 
 
 def judge_lines(
@@ -380,9 +415,6 @@ def judge_lines(
     shows it: the scores table (:func:`score_summary`), the paired comparisons
     (:func:`compare_scores`), and the judge's own calls (:func:`judge_figures`)."""
     from workbench.output import inert, table
-
-    def ms(value: float | None) -> str:
-        return f"{value:.0f}" if value is not None else "-"
 
     lines = ["Judge scores (mean, bootstrap 95% interval):", table(
         [[s["variant"], s["model"], s["criterion"], str(s["n"]),
@@ -395,8 +427,8 @@ def judge_lines(
         lines.append("")
         lines.append("Judge calls (the judge's own latency and cost, apart from the runs above):")
         lines.append(table(
-            [[j["variant"], j["model"], str(j["calls"]), str(j["reused"]), ms(j["latency_p50_ms"]),
-              "unknown" if j["cost_usd"] is None else f"${j['cost_usd']:.4f}"] for j in figures],
+            [[j["variant"], j["model"], str(j["calls"]), str(j["reused"]), _ms(j["latency_p50_ms"]),
+              _usd(j["cost_usd"])] for j in figures],
             ["VARIANT", "MODEL", "CALLS", "REUSED", "LATENCY P50", "COST"],
         ))
     return lines
