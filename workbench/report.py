@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.rubrics import Rubric
 from workbench.stats import paired_difference, percentile
-from workbench.suite import Suite
+
+if TYPE_CHECKING:  # annotations only: the app's review imports this module without them
+    from workbench.rubrics import Rubric
+    from workbench.suite import Suite
 
 _METRICS = ("ttft_ms", "e2e_ms", "tpot_ms", "tokens_per_s", "input_tokens", "output_tokens",
             "tokens_estimated", "cost_usd", "cost_source")
