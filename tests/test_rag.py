@@ -567,6 +567,40 @@ def test_ids_come_from_source_and_text(tmp_path: Path) -> None:
 
 
 @needs_model
+def test_a_changed_file_leaves_no_stale_chunks_and_prune_mirrors_the_folder(tmp_path: Path) -> None:
+    docs, into = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "france.md").write_text(FACTS["paris"] + "\n\n" + FACTS["cats"] + "\n")
+    (docs / "plants.txt").write_text(FACTS["photo"])
+    args = ["rag", "ingest", str(docs), "--into", str(into), "--collection", "kb1",
+            "--chunk-size", "80", "--overlap", "0", "--json"]
+    assert json.loads(ok(*args).stdout)["added"] == 3
+
+    def stored() -> dict[str, tuple[str, int]]:
+        from workbench.rag import open_index
+
+        with open_index(into) as index:
+            got = index.collection("kb1").get(include=["documents", "metadatas"])
+        return {doc: (meta["source"], meta["chunk"])
+                for doc, meta in zip(got["documents"], got["metadatas"], strict=True)}
+
+    # The cats paragraph is rewritten and moved to the front: the old text goes, the
+    # Paris chunk stays (no new embedding) with its new position.
+    (docs / "france.md").write_text(FACTS["market"] + "\n\n" + FACTS["paris"] + "\n")
+    again = json.loads(ok(*args).stdout)
+    assert (again["added"], again["existing"], again["moved"], again["removed"]) == (1, 2, 1, 1)
+    assert stored() == {FACTS["market"]: ("france.md", 0), FACTS["paris"]: ("france.md", 1),
+                        FACTS["photo"]: ("plants.txt", 0)}
+    # A file gone from the folder: its chunks stay unless asked to prune.
+    (docs / "plants.txt").unlink()
+    assert json.loads(ok(*args).stdout)["removed"] == 0
+    assert FACTS["photo"] in stored()
+    pruned = ok(*args[:-1], "--prune").output
+    assert "1 stale removed" in pruned
+    assert set(stored()) == {FACTS["market"], FACTS["paris"]}
+
+
+@needs_model
 def test_ingest_twice_adds_no_duplicates_and_finds_the_chunk(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)

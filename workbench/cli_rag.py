@@ -340,6 +340,11 @@ def documents_cmd(
     show_default=True,
     help="Chunks embedded and added per call.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also delete the chunks of files no longer in FOLDER (the collection mirrors it).",
+)
 @_index_options
 @_JSON
 @pass_state
@@ -352,6 +357,7 @@ def ingest_cmd(
     chunk_size: int,
     overlap: int,
     batch: int,
+    prune: bool,
     host: str | None,
     port: int,
     timeout_s: float,
@@ -360,7 +366,8 @@ def ingest_cmd(
     """Chunk the .txt and .md files under FOLDER, embed them and add them to COLLECTION.
 
     Chunk ids come from the source path and text, so running it again adds only what is
-    new, and an interrupted run resumes.
+    new, and an interrupted run resumes. The chunks of a changed file that it no longer has
+    are deleted; --prune deletes those of files no longer in FOLDER too.
     """
     from workbench.embed import context_for, load_embedder
     from workbench.rag import ingest
@@ -380,6 +387,7 @@ def ingest_cmd(
             chunk_size=chunk_size,
             overlap=overlap,
             batch=batch,
+            prune=prune,
             progress=bar,
         )
     if as_json:
@@ -387,7 +395,7 @@ def ingest_cmd(
         return
     click.echo(
         f"{report.collection}: {report.files} files, {report.chunks} chunks, "
-        f"{report.added} added, {report.existing} already there "
+        f"{report.added} added, {report.existing} already there, {report.removed} stale removed "
         f"({report.embedder}, {report.seconds:.1f} s)"
     )
 

@@ -3,6 +3,11 @@
 A chunk's id is the SHA-256 of its source path and text, so a second run adds nothing that
 is already stored and an interrupted run resumes where it stopped: each batch first asks
 which of its ids are stored and embeds only the others (embedding is the slow part).
+
+A file that changed since the last run leaves no stale text behind: once the new chunks are
+in, the chunks of each ingested file that it no longer has are deleted, and a chunk that
+moved within its file gets its new position. With ``prune``, the chunks of files no longer
+in the folder go too (the collection then mirrors the folder).
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ class IngestReport:
     chunks: int = 0
     added: int = 0
     existing: int = 0
+    moved: int = 0
+    """Chunks already there whose position in their file changed (metadata updated)."""
+    removed: int = 0
+    """Chunks deleted: text an ingested file no longer has (and with ``prune``, the chunks
+    of files no longer in the folder)."""
     seconds: float = 0.0
     sources: list[str] = field(default_factory=list)
 
@@ -118,13 +128,15 @@ def ingest(
     chunk_size: int = 1000,
     overlap: int = 200,
     batch: int = 32,
+    prune: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Chunk the .txt and .md files under ``folder``, embed and add the chunks not yet there.
 
     Ids come from each chunk's source path and text, so a second run adds nothing that
-    is already stored and an interrupted run resumes. ``progress(done, total)`` follows
-    the chunks.
+    is already stored and an interrupted run resumes. Then the chunks of these files that
+    they no longer have are deleted (with ``prune``, also those of files no longer in the
+    folder). ``progress(done, total)`` follows the chunks.
 
     Raises:
         ValidationError: the index is read-only, or the collection was built with another
@@ -145,6 +157,7 @@ def ingest(
         dimension = _add_new(index, col, group, embedder, dimension, report)
         if progress is not None:
             progress(min(at + batch, len(pieces)), len(pieces))
+    _remove_stale(index, col, sources, {p.id for p in pieces}, prune, report)
     index.forget(collection)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -159,10 +172,16 @@ def _add_new(
     report: IngestReport,
 ) -> int | None:
     """Embed and add the pieces of ``group`` not stored yet; the collection's dimension."""
-    got = index.call(partial(col.get, ids=[p.id for p in group], include=[]), "checking ids")
-    there = set(got["ids"])
+    got = index.call(partial(col.get, ids=[p.id for p in group], include=["metadatas"]),
+                     "checking ids")
+    there = dict(zip(got["ids"], got["metadatas"] or [None] * len(got["ids"]), strict=True))
     new = [p for p in group if p.id not in there]
     report.existing += len(group) - len(new)
+    moved = [p for p in group if p.id in there and there[p.id] != p.metadata]
+    if moved:
+        index.call(partial(col.update, ids=[p.id for p in moved],
+                           metadatas=[p.metadata for p in moved]), f"updating {len(moved)} chunks")
+        report.moved += len(moved)
     if not new:
         return dimension
     vectors = embedder.embed([p.text for p in new])
@@ -181,6 +200,28 @@ def _add_new(
     index.call(add, f"adding {len(new)} chunks")
     report.added += len(new)
     return len(vectors[0])
+
+
+DELETE_BATCH = 1000
+
+
+def _remove_stale(index: Index, col: Any, sources: list[str], current: set[str], prune: bool,
+                  report: IngestReport) -> None:
+    """Delete the chunks of ``sources`` whose id is not in ``current`` (their file no longer
+    has that text); with ``prune``, every chunk not in ``current``."""
+    if prune:  # the collection mirrors the folder: whatever it does not have now goes
+        got = index.call(partial(col.get, include=[]), "listing chunks")
+        stale = [cid for cid in got["ids"] if cid not in current]
+    elif sources:
+        where = {"source": {"$in": sources}} if len(sources) > 1 else {"source": sources[0]}
+        got = index.call(partial(col.get, where=where, include=[]), "listing chunks")
+        stale = [cid for cid in got["ids"] if cid not in current]
+    else:
+        stale = []
+    for at in range(0, len(stale), DELETE_BATCH):
+        part = stale[at : at + DELETE_BATCH]
+        index.call(partial(col.delete, ids=part), f"deleting {len(part)} stale chunks")
+    report.removed += len(stale)
 
 
 def _target_collection(index: Index, name: str, embed_ref: str) -> Any:
