@@ -84,10 +84,13 @@ class KeyBar(Widget, can_focus=False):
         room = width - cell_len(tail)
         line = Text(no_wrap=True, overflow="crop")
         spots: list[tuple[int, int, str, bool]] = []
-        for key, shown, description, enabled in entries:
+        for at, (key, shown, description, enabled) in enumerate(entries):
             piece = f" {shown} {description} " if description else f" {shown} "
-            if line.cell_len + cell_len(piece) > room:
-                break  # the rest are in the command palette
+            # Room for "… " when keys are left out (they are all in the command palette).
+            more = 2 if at < len(entries) - 1 else 0
+            if line.cell_len + cell_len(piece) + more > room:
+                line.append("… ", style=text_style)
+                break
             self._add(line, spots, key, shown, description, enabled,
                       key_style, text_style, hover_style)
         if palette is not None:

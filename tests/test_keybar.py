@@ -40,6 +40,7 @@ async def test_shows_keys_and_a_click_presses_the_key() -> None:
         bar = app.query_one(KeyBar)
         line = str(bar.render())
         assert " x Hit " in line and "Hidden" not in line and " z Blocked " in line
+        assert "…" not in line  # every key fits
         assert line.rstrip().endswith("^p palette")  # on the right
         x = line.index(" x Hit ")
         await pilot.click(KeyBar, offset=(x + 1, 0))
@@ -58,3 +59,4 @@ async def test_keys_that_do_not_fit_are_left_to_the_palette() -> None:
         line = str(app.query_one(KeyBar).render())
         assert len(line) <= 30 and "x Hit" in line and "Blocked" not in line
         assert "^p palette" in line
+        assert "… " in line  # some keys are left out: they are in the palette
