@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 from workbench.config import load_settings
 from workbench.domain import Message, PromptContent, parse_ref, version_id
 from workbench.screens.app import make_app
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.db import open_store
 
 
@@ -123,7 +123,7 @@ def test_prompts_screen_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> N
         data = {"format": exchange.FORMAT, "name": name, "description": f"the {name} prompt",
                 "tags": [], "created_at": "2026-01-01T09:00:00+00:00", "labels": {}, "versions": versions,
                 "label_history": []}
-        repo.import_prompts(store, [exchange.data_to_prompt(data, name)])
+        transfer.import_prompts(store, [exchange.data_to_prompt(data, name)])
     repo.set_label(store, parse_ref("greet@1"), "production", actor="ada")
     store.close()
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from workbench.cli import cli
 from workbench.domain import Message, PromptContent, parse_ref
 from workbench.errors import ConflictError, ValidationError
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.approvals import approvals_of, approve, audit, protect, protected, unprotect
 from workbench.storage.db import Store
 
@@ -127,11 +127,11 @@ def test_an_import_never_points_approved_or_a_protected_label_at_an_unapproved_v
     commit(store, "greet", "Hello")
     approve(store, parse_ref("greet@2"), actor="bob", comment="ok")
     repo.set_label(store, parse_ref("greet@2"), "production", actor="bob")
-    exported = repo.export_prompt(store, "greet")
+    exported = transfer.export_prompt(store, "greet")
     # The export carries the approvals: they arrive, and the labels with them.
     whole = open_store(f"sqlite:///{tmp_path / 'whole.db'}")
     protect(whole, "production", actor="ann")
-    repo.import_prompts(whole, [exported])
+    transfer.import_prompts(whole, [exported])
     assert repo.list_prompts(whole)[0].labels == {"approved": 2, "production": 2}
     assert [(a.approver, a.comment) for a in approvals_of(whole, exported.versions[1].id)] == [("bob", "ok")]
     whole.close()
@@ -140,7 +140,7 @@ def test_an_import_never_points_approved_or_a_protected_label_at_an_unapproved_v
 
     other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
     protect(other, "production", actor="ann")
-    repo.import_prompts(other, [replace(exported, approvals=())])
+    transfer.import_prompts(other, [replace(exported, approvals=())])
     labels = repo.list_prompts(other)[0].labels
     assert "approved" not in labels and "production" not in labels  # no approval here
     assert [e.label for e in repo.label_history(other, "greet")] == ["approved", "production"]

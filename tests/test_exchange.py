@@ -16,7 +16,7 @@ from workbench import exchange, yamlio
 from workbench.cli import cli
 from workbench.domain import Message, PromptContent, parse_ref, version_id
 from workbench.errors import ValidationError
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.db import Store
 
 
@@ -26,7 +26,7 @@ def _commit(store: Store, name: str, body: str) -> None:
 
 
 def _exported(store: Store, name: str = "a") -> dict[str, Any]:
-    return json.loads(json.dumps(exchange.prompt_to_data(repo.export_prompt(store, name))))
+    return json.loads(json.dumps(exchange.prompt_to_data(transfer.export_prompt(store, name))))
 
 
 def _rehash(data: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def test_old_export_never_moves_a_label_back(two_versions: Store) -> None:
     store = two_versions
     old = exchange.data_to_prompt(_exported(store), "old.yaml")
     repo.set_label(store, parse_ref("a@2"), "production", actor="bob")
-    assert repo.import_prompts(store, [old]) == [("a", 0, 0)]
+    assert transfer.import_prompts(store, [old]) == [("a", 0, 0)]
     assert repo.resolve(store, parse_ref("a:production")).number == 2
     assert [m.to_number for m in repo.label_history(store, "a")] == [1, 2]
 
@@ -65,11 +65,11 @@ def test_newer_export_moves_the_label_with_its_history(two_versions: Store, tmp_
 
     store = two_versions
     behind = open_store(f"sqlite:///{tmp_path / 'behind.db'}")
-    repo.import_prompts(behind, [exchange.data_to_prompt(_exported(store), "x")])
+    transfer.import_prompts(behind, [exchange.data_to_prompt(_exported(store), "x")])
     time.sleep(0.01)
     repo.set_label(store, parse_ref("a@2"), "production", actor="bob")
     newer = exchange.data_to_prompt(_exported(store), "newer.yaml")
-    assert repo.import_prompts(behind, [newer]) == [("a", 0, 1)]
+    assert transfer.import_prompts(behind, [newer]) == [("a", 0, 1)]
     assert repo.resolve(behind, parse_ref("a:production")).number == 2
     assert [(m.to_number, m.actor) for m in repo.label_history(behind, "a")] == [
         (1, "ada"), (2, "bob")
@@ -79,7 +79,7 @@ def test_newer_export_moves_the_label_with_its_history(two_versions: Store, tmp_
 
 def test_reimport_adds_nothing(two_versions: Store) -> None:
     data = exchange.data_to_prompt(_exported(two_versions), "x")
-    assert repo.import_prompts(two_versions, [data]) == [("a", 0, 0)]
+    assert transfer.import_prompts(two_versions, [data]) == [("a", 0, 0)]
     assert len(repo.label_history(two_versions, "a")) == 1
 
 
@@ -131,8 +131,8 @@ def test_offsets_are_kept_as_utc(two_versions: Store, tmp_path: Path) -> None:
     data["label_history"][0]["at"] = "2024-01-02T10:00:00-05:00"
     other = open_store(f"sqlite:///{tmp_path / 'tz.db'}")
     parsed = exchange.data_to_prompt(data, "tz.yaml")
-    repo.import_prompts(other, [parsed])
-    assert repo.import_prompts(other, [parsed]) == [("a", 0, 0)]  # no duplicate moves
+    transfer.import_prompts(other, [parsed])
+    assert transfer.import_prompts(other, [parsed]) == [("a", 0, 0)]  # no duplicate moves
     first = repo.resolve(other, parse_ref("a@1"))
     assert first.created_at.isoformat() == "2024-01-01T08:00:00+00:00"
     assert repo.label_history(other, "a")[0].at.isoformat() == "2024-01-02T15:00:00+00:00"

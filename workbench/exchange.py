@@ -18,14 +18,14 @@ from pydantic import ValidationError as PydanticValidationError
 from workbench import yamlio
 from workbench.domain import PromptContent, check_label, check_name, version_id
 from workbench.errors import NotFoundError, ValidationError, WorkbenchError
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.db import Store
 from workbench.storage.repo import as_utc
 
 FORMAT = "workbench.prompt/v1"
 
 
-def prompt_to_data(prompt: repo.ImportedPrompt) -> dict[str, Any]:
+def prompt_to_data(prompt: transfer.ImportedPrompt) -> dict[str, Any]:
     """The export form of a prompt: plain data in a fixed key order."""
     numbers = {v.id: v.number for v in prompt.versions}
     return {
@@ -78,7 +78,7 @@ def export_all(store: Store, folder: Path, names: list[str] | None = None) -> li
         WorkbenchError: the folder cannot be created or written.
     """
     chosen = names if names is not None else repo.prompt_names(store)
-    texts = {name: yamlio.dump(prompt_to_data(repo.export_prompt(store, name))) for name in chosen}
+    texts = {name: yamlio.dump(prompt_to_data(transfer.export_prompt(store, name))) for name in chosen}
     return _write_files(folder, texts, "yaml")
 
 
@@ -163,8 +163,8 @@ class _ExportFile(BaseModel):
     approvals: list[_ExportedApproval] = Field(default_factory=list)
 
 
-def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
-    """Check an export file's data and turn it into what :func:`repo.import_prompts` takes.
+def data_to_prompt(data: Any, source: str) -> transfer.ImportedPrompt:
+    """Check an export file's data and turn it into what :func:`transfer.import_prompts` takes.
 
     Versions must form one chain numbered 1..N, each the child of the one before, with
     hashes and ids that match their content: what a store can have produced.
@@ -217,7 +217,7 @@ def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
                 f"{source}: label {name} points to version {number}, but its last move in "
                 "label_history does not"
             )
-    return repo.ImportedPrompt(
+    return transfer.ImportedPrompt(
         name=parsed.name,
         description=parsed.description,
         tags=tuple(parsed.tags),
@@ -225,14 +225,14 @@ def data_to_prompt(data: Any, source: str) -> repo.ImportedPrompt:
         versions=versions,
         labels={name: known(n, f"label {name}") for name, n in parsed.labels.items()},
         label_history=history,
-        approvals=[repo.ImportedApproval(known(a.version, "an approval"), a.by, a.comment, as_utc(a.at))
+        approvals=[transfer.ImportedApproval(known(a.version, "an approval"), a.by, a.comment, as_utc(a.at))
                    for a in parsed.approvals],
     )
 
 
 def _check_version(
     parsed: _ExportFile, raw: _ExportedVersion, index: int, source: str
-) -> repo.ImportedVersion:
+) -> transfer.ImportedVersion:
     where = f"{source}: version {raw.number}"
     if raw.number != index + 1:
         raise ValidationError(f"{where}: versions must be numbered 1, 2, 3... in order")
@@ -250,7 +250,7 @@ def _check_version(
         raise ValidationError(f"{where}: content does not match its hash")
     if version_id(parsed.name, raw.parent, digest) != raw.id:
         raise ValidationError(f"{where}: id does not match")
-    return repo.ImportedVersion(
+    return transfer.ImportedVersion(
         id=raw.id,
         number=raw.number,
         parent_id=raw.parent,
@@ -261,7 +261,7 @@ def _check_version(
     )
 
 
-def read_folder(folder: Path) -> list[repo.ImportedPrompt]:
+def read_folder(folder: Path) -> list[transfer.ImportedPrompt]:
     """Parse every ``*.yaml`` export in ``folder`` (all are checked before any is stored)."""
     if not folder.is_dir():
         raise ValidationError(f"{folder} is not a folder")
@@ -278,7 +278,7 @@ def read_folder(folder: Path) -> list[repo.ImportedPrompt]:
 
 def import_folder(store: Store, folder: Path) -> list[tuple[str, int, int]]:
     """Import every export in ``folder``; returns (name, versions added, moves added)."""
-    return repo.import_prompts(store, read_folder(folder))
+    return transfer.import_prompts(store, read_folder(folder))
 
 
 APPROVED_FORMAT = "workbench-approved/1"
