@@ -58,10 +58,12 @@ class LabelMove:
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What a commit did: ``created`` is False when the content equalled the latest."""
+    """What a commit did: ``created`` is False when the content equalled the latest;
+    ``described`` is True when the prompt's description or tags changed."""
 
     version: VersionInfo
     created: bool
+    described: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _retrying(store: Store, work: Callable[[Session], T]) -> T:
 def _commit_once(session: Session, draft: Draft, message: str, author: str) -> CommitResult:
     prompt = _prompt_for_update(session, draft.name)
     now = utcnow()
+    described = False
     if prompt is None:
         prompt = Prompt(
             name=draft.name,
@@ -122,7 +125,6 @@ def _commit_once(session: Session, draft: Draft, message: str, author: str) -> C
         session.add(prompt)
         session.flush()
     else:
-        described = False
         if draft.description is not None and draft.description != prompt.description:
             prompt.description = draft.description
             described = True
@@ -135,7 +137,7 @@ def _commit_once(session: Session, draft: Draft, message: str, author: str) -> C
     latest = _latest(session, prompt.id)
     content_hash = draft.content.content_hash()
     if latest is not None and latest.content_hash == content_hash:
-        return CommitResult(_info(session, prompt, latest), created=False)
+        return CommitResult(_info(session, prompt, latest), created=False, described=described)
     parent_id = latest.id if latest is not None else None
     data = draft.content.canonical()
     version = PromptVersion(

@@ -63,6 +63,14 @@ def test_commit_show_log_label_render(prompt_file: Path, any_db: str) -> None:
     assert unchanged.exit_code == 0
     assert "nothing to commit" in unchanged.stdout
 
+    # A new description alone makes no version, and says what it did.
+    prompt_file.write_text(PROMPT.replace("Greets a person", "Greets anyone"))
+    described = run("prompts", "commit", str(prompt_file), "-m", "words")
+    assert described.stdout.strip() == ("greet: description and tags updated (no new version: "
+                                        "the messages and parameters equal greet@1)")
+    [listed] = json.loads(run("prompts", "list", "--json").stdout)
+    assert listed["description"] == "Greets anyone" and listed["latest"] == 1
+
     prompt_file.write_text(PROMPT.replace("terse", "kind"))
     assert run("prompts", "commit", str(prompt_file), "-m", "kinder").stdout.strip() == "greet@2"
 

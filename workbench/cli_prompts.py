@@ -69,12 +69,16 @@ def commit_cmd(state: State, file: Path, message: str, as_json: bool) -> None:
         author=state.settings.user.name,
     )
     if as_json:
-        echo_json({"created": result.created, **_version_json(result.version, full=False)})
+        echo_json({"created": result.created, "described": result.described,
+                   **_version_json(result.version, full=False)})
     elif result.created:
         click.echo(result.version.ref)
         if result.version.provisional:
             click.echo(f"(shown as {result.version.prompt}@{result.version.shown} until pushed: the "
                        "registry gives the final number)", err=True)
+    elif result.described:
+        click.echo(f"{result.version.prompt}: description and tags updated (no new version: the "
+                   f"messages and parameters equal {result.version.ref})")
     else:
         click.echo(f"nothing to commit: {file} equals {result.version.ref}")
 
