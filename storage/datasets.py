@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from workbench.domain import check_name
 from workbench.errors import ConflictError, NotFoundError
 from workbench.storage.db import Store
-from workbench.storage.outbox import enqueue_dataset
+from workbench.storage.outbox import enqueue_once
 from workbench.storage.models import Dataset, DatasetCase, utcnow
 from workbench.storage.repo import as_utc
 
@@ -78,7 +78,7 @@ def save_dataset(
                 )
             )
         session.flush()
-        enqueue_dataset(session, name)
+        enqueue_once(session, "dataset", name)
         return _info(dataset, len(cases), tuple(cases))
 
 

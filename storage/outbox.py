@@ -35,12 +35,13 @@ def waiting_text(counts: dict[str, int]) -> str:
                      for kind, n in counts.items() if n)
 
 
-def enqueue_dataset(session: Session, name: str) -> None:
-    """Queue a dataset (once: a dataset is pushed whole, as it is when pushed)."""
+def enqueue_once(session: Session, kind: str, key: str) -> None:
+    """Queue what is pushed whole, as it is when pushed (a dataset, a prompt's details):
+    once, however often it changes before the push."""
     waiting = session.exec(select(Outbox.id).where(
-        Outbox.kind == "dataset", Outbox.key == name, Outbox.state == WAITING)).first()
+        Outbox.kind == kind, Outbox.key == key, Outbox.state == WAITING)).first()
     if waiting is None:
-        enqueue(session, "dataset", name)
+        enqueue(session, kind, key)
 
 
 def linked(session: Session) -> bool:

@@ -25,7 +25,7 @@ from workbench.domain import (
 )
 from workbench.errors import ConflictError, NotFoundError, StoreConflictError
 from workbench.storage.db import Store
-from workbench.storage.outbox import enqueue, provisional_ids
+from workbench.storage.outbox import enqueue, enqueue_once, provisional_ids
 from workbench.storage.models import (
     Approval,
     Label,
@@ -132,7 +132,7 @@ def _commit_once(session: Session, draft: Draft, message: str, author: str) -> C
             prompt.tags = list(draft.tags)
             described = True
         if described:  # the registry takes the prompt's details as they are when pushed
-            enqueue(session, "prompt", prompt.name)
+            enqueue_once(session, "prompt", prompt.name)
     assert prompt.id is not None
     latest = _latest(session, prompt.id)
     content_hash = draft.content.content_hash()

@@ -154,6 +154,19 @@ def gather(connection: Connection, items: list[Any]) -> Batch:
     return work
 
 
+def _described_since(connection: Connection, work: Batch) -> set[str]:
+    """The prompts of the batch whose description or tags changed here while it was sent:
+    their outbox item stays, and they go with the next push."""
+    names = {i.key for i in work.items if i.kind == "prompt"} & set(work.prompts)
+    since = set()
+    for name, description, tags in connection.execute(
+            select(P.c.name, P.c.description, P.c.tags).where(P.c.name.in_(sorted(names)))):
+        sent = work.prompts[name]
+        if (description, tags) != (sent["description"], sent["tags"]):
+            since.add(name)
+    return since
+
+
 def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncReport) -> None:
     """After the registry committed a batch: take its numbers, clear what it has, mark what
     it refused."""
@@ -177,9 +190,11 @@ def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncRe
             changed.add(name)
         if name in outcome.bases:
             set_state(connection, dataset_base_key(name), outcome.bases[name])
+    described = _described_since(connection, work)
     done = [item.id for item in work.items
             if item.kind not in ("version", "rubric") and item.id not in outcome.conflicts
-            and not (item.kind == "dataset" and item.key in changed)]
+            and not (item.kind == "dataset" and item.key in changed)
+            and not (item.kind == "prompt" and item.key in described)]
     gone = [item.id for item in work.items if item.kind in ("version", "rubric")
             and item.key not in work.versions and item.key not in work.rubrics]
     for part in chunks(done + gone):

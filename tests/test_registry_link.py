@@ -14,7 +14,7 @@ from workbench.cli import cli
 from workbench.config import config_path, load_settings
 from workbench.domain import Message, PromptContent, parse_ref
 from workbench.registry_link import registry_url, split_password, status
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.db import open_store
 
 PLAINTEXT = "keyrings.alt.file.PlaintextKeyring"
@@ -74,7 +74,7 @@ def test_status_names_what_differs(postgres_url: str, isolated_env: Path, monkey
     registry = open_store(postgres_url)
     content = PromptContent(messages=(Message(role="user", content="Hi"),))
     both = repo.commit(local, repo.Draft("greet", content), message="m", author="ann").version
-    repo.import_prompts(registry, [repo.export_prompt(local, "greet")])  # as a push would
+    transfer.import_prompts(registry, [transfer.export_prompt(local, "greet")])  # as a push would
     repo.commit(local, repo.Draft("greet", PromptContent(messages=(Message(role="user", content="Hello"),))),
                 message="m", author="ann")
     repo.commit(registry, repo.Draft("other", content), message="m", author="bob")

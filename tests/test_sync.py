@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from workbench.domain import Message, PromptContent, Ref, parse_ref
 from workbench.errors import StoreConflictError
-from workbench.storage import repo
+from workbench.storage import repo, transfer
 from workbench.storage.approvals import approve, audit, protect
 from workbench.storage.datasets import Case, get_dataset, save_dataset
 from workbench.storage.db import Store, open_store
@@ -298,6 +298,27 @@ def test_a_prompts_description_and_tags_travel(ada: Store, bob: Store, registry:
     push(bob, registry)
     pull(ada, registry)
     assert details(ada, "greet") == details(bob, "greet") == ("bob's words", [])
+    # Edits before a push go once, as they are then.
+    describe(ada, "greet", "hello", "one", [])
+    describe(ada, "greet", "hello", "two", [])
+    assert pending(ada).waiting["prompt"] == 1
+
+
+def test_prompt_details_changed_during_a_push_wait_for_the_next(
+        ada: Store, bob: Store, registry: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.storage import sync_push
+
+    describe(ada, "greet", "hello", "first words", [])
+    push(ada, registry)
+    describe(ada, "greet", "hello", "second words", [])
+    monkeypatch.setattr(sync_push, "after_registry_commit",
+                        lambda: describe(ada, "greet", "hello", "third words", ["late"]))
+    push(ada, registry)
+    monkeypatch.setattr(sync_push, "after_registry_commit", None)
+    assert pending(ada).waiting["prompt"] == 1  # "second words" went; "third" waits
+    push(ada, registry)
+    pull(bob, registry)
+    assert details(bob, "greet") == ("third words", ["late"])
 
 
 def test_a_dataset_replaced_in_the_registry_after_ours_is_a_conflict(ada: Store, bob: Store,
@@ -480,9 +501,9 @@ def test_approved_only_ever_points_to_an_approved_version_in_the_registry(
 
     commit(ada, "greet", "one")
     approve(ada, parse_ref("greet@1"), actor="ada", comment="ok")
-    stripped = dataclasses.replace(repo.export_prompt(ada, "greet"), approvals=())
+    stripped = dataclasses.replace(transfer.export_prompt(ada, "greet"), approvals=())
     carl = open_store(f"sqlite:///{tmp_path / 'carl.db'}")
-    repo.import_prompts(carl, [stripped])  # an export without its approvals
+    transfer.import_prompts(carl, [stripped])  # an export without its approvals
     report = push(carl, registry)
     assert report.conflicts and "approved is moved by approving" in report.conflicts[0]
     with registry.engine.connect() as connection:
