@@ -256,7 +256,7 @@ class ReviewScreen(ReportsWorkerErrors, Screen[None]):
         """Per criterion, alpha over outputs two or more reviewers scored."""
         import math
 
-        from workbench.stats import krippendorff_alpha
+        from workbench.agreement import krippendorff_alpha
 
         reviewers = {key[2] for key in self.others} | {self.reviewer}
         found = {}

@@ -16,12 +16,11 @@ import pytest
 from scipy import stats as sp
 
 from workbench import stats
+from workbench.agreement import cohen_kappa, krippendorff_alpha
 from workbench.stats import (
     Interval,
     bootstrap_mean,
-    cohen_kappa,
     compare_paired,
-    krippendorff_alpha,
     sign_test,
     wilcoxon_signed_rank,
     wilson_interval,
@@ -37,7 +36,8 @@ def scipy_wilcoxon_p(d: list[float], **kwargs: object) -> float:
 
 
 def test_stats_module_imports_no_numpy_or_scipy() -> None:
-    code = "import sys, workbench.stats; print([m for m in ('numpy', 'scipy') if m in sys.modules])"
+    code = ("import sys, workbench.stats, workbench.agreement; "
+            "print([m for m in ('numpy', 'scipy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
