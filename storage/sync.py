@@ -194,8 +194,11 @@ def link(connection: Connection, registry_id: str) -> None:
 
 def requeue_all(connection: Connection) -> None:
     """Queue every version, rubric version, dataset, approval and label move, in an order
-    the registry can take: parents first. Label moves a registry refused stay refused."""
-    connection.execute(delete(O).where(O.c.state != REFUSED))
+    the registry can take: parents first. Label moves a registry refused stay refused, and
+    a prompt's description or tags changed here and not pushed yet stay queued (a prompt
+    the new registry lacks gets ours with its first version anyway)."""
+    connection.execute(delete(O).where(O.c.state != REFUSED,
+                                       ~((O.c.kind == "prompt") & (O.c.state == WAITING))))
     refused = select(O.c.key).where(O.c.kind == "label", O.c.state == REFUSED)
     now = utcnow()
     sources = (

@@ -162,8 +162,10 @@ def _prompts(connection: Connection, found: Snapshot, report: SyncReport) -> dic
     """The registry's prompts here: new ones added; the description and tags of the others
     taken from the registry, except where a change of ours waits to be pushed."""
     ids, details = {}, {}
+    # Locked first (a store on PostgreSQL: a commit changing them is waited for, and its
+    # outbox item is then seen below), in one order (two pulls never wait in a circle).
     for pid, name, description, tags in connection.execute(
-            select(P.c.id, P.c.name, P.c.description, P.c.tags)):
+            select(P.c.id, P.c.name, P.c.description, P.c.tags).order_by(P.c.id).with_for_update()):
         ids[name], details[name] = pid, (description, list(tags or ()))
     ours = set(connection.execute(select(O.c.key).where(O.c.kind == "prompt",
                                                         O.c.state == WAITING)).scalars())

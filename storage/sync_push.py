@@ -159,8 +159,9 @@ def _described_since(connection: Connection, work: Batch) -> set[str]:
     their outbox item stays, and they go with the next push."""
     names = {i.key for i in work.items if i.kind == "prompt"} & set(work.prompts)
     since = set()
-    for name, description, tags in connection.execute(
-            select(P.c.name, P.c.description, P.c.tags).where(P.c.name.in_(sorted(names)))):
+    for name, description, tags in connection.execute(  # locked: a commit in flight is waited for
+            select(P.c.name, P.c.description, P.c.tags).where(P.c.name.in_(sorted(names)))
+            .order_by(P.c.name).with_for_update()):
         sent = work.prompts[name]
         if (description, tags) != (sent["description"], sent["tags"]):
             since.add(name)

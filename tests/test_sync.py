@@ -321,6 +321,23 @@ def test_prompt_details_changed_during_a_push_wait_for_the_next(
     assert details(bob, "greet") == ("third words", ["late"])
 
 
+def test_a_waiting_description_goes_to_a_new_registry(ada: Store, bob: Store, registry: Store,
+                                                      postgres_server) -> None:
+    describe(ada, "greet", "hello", "orig", [])
+    push(ada, registry)
+    other = open_store(postgres_server.new_database())
+    try:
+        pull(bob, registry)
+        push(bob, other)  # the other registry has greet, described "orig"
+        describe(ada, "greet", "hello", "ada's new words", ["x"])
+        push(ada, other)  # switching registries queues everything again: ours still goes
+        assert details(ada, "greet") == ("ada's new words", ["x"])
+        pull(bob, other)
+        assert details(bob, "greet") == ("ada's new words", ["x"])
+    finally:
+        other.close()
+
+
 def test_a_dataset_replaced_in_the_registry_after_ours_is_a_conflict(ada: Store, bob: Store,
                                                                     registry: Store) -> None:
     save_dataset(ada, "cases", [Case({"n": 1})])
@@ -584,3 +601,20 @@ def test_long_dataset_names_are_queued_on_postgresql(postgres_url: str) -> None:
     save_dataset(store, "d" * 120, [Case({"n": 1})])
     assert pending(store).waiting["dataset"] == 1
     store.close()
+
+
+def test_a_store_on_postgresql_syncs_prompt_details(postgres_server, bob: Store) -> None:
+    local, registry = (open_store(postgres_server.new_database()) for _ in range(2))
+    try:
+        describe(local, "greet", "hello", "first", ["a"])
+        push(local, registry)
+        describe(local, "greet", "hello", "second", ["b"])
+        assert push(local, registry).pushed["prompt details"] == 1
+        pull(bob, registry)
+        describe(bob, "greet", "hello", "bob's", [])
+        push(bob, registry)
+        assert pull(local, registry).pulled["prompt details"] == 1
+        assert details(local, "greet") == ("bob's", [])
+    finally:
+        local.close()
+        registry.close()
