@@ -563,7 +563,8 @@ def test_ids_come_from_source_and_text(tmp_path: Path) -> None:
     ]
     assert pieces[0].id != pieces[2].id  # same text, other file
     assert pieces == read_pieces(tmp_path, 12, 0)[1]
-    assert pieces[1].metadata == {"source": "a.md", "chunk": 2, "start": 24, "end": 35}
+    assert pieces[1].metadata == {"source": "a.md", "chunk": 2, "start": 24, "end": 35,
+                                  "folder": str(tmp_path.resolve())}
 
 
 @needs_model
@@ -598,6 +599,19 @@ def test_a_changed_file_leaves_no_stale_chunks_and_prune_mirrors_the_folder(tmp_
     pruned = ok(*args[:-1], "--prune").output
     assert "1 stale removed" in pruned
     assert set(stored()) == {FACTS["market"], FACTS["paris"]}
+    # Another folder's files of the same names are its own: neither ingest nor prune touches
+    # what the first folder brought.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "france.md").write_text(FACTS["cats"])
+    into_other = ["rag", "ingest", str(other), *args[3:-1], "--prune", "--json"]
+    assert json.loads(ok(*into_other).stdout)["removed"] == 0
+    assert stored() == {FACTS["market"]: ("france.md", 0), FACTS["paris"]: ("france.md", 1),
+                        FACTS["cats"]: ("france.md", 0)}
+    # An empty folder with --prune would delete everything it brought: refused.
+    (other / "france.md").unlink()
+    assert "no .txt or .md files under" in fails("rag", "ingest", str(other), *args[3:-1], "--prune")
+    assert FACTS["cats"] in stored()
 
 
 @needs_model
@@ -647,7 +661,8 @@ def test_ingest_twice_adds_no_duplicates_and_finds_the_chunk(tmp_path: Path) -> 
     )
     hit = data["hits"][0]
     assert hit["metadata"]["source"] == "sub/plants.txt" and hit["text"] == FACTS["photo"]
-    assert set(hit["metadata"]) == {"source", "chunk", "start", "end"}
+    assert set(hit["metadata"]) == {"source", "chunk", "start", "end", "folder"}
+    assert hit["metadata"]["folder"] == str(docs.resolve())
     other = fails(
         "rag",
         "ingest",

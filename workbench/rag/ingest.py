@@ -7,7 +7,9 @@ which of its ids are stored and embeds only the others (embedding is the slow pa
 A file that changed since the last run leaves no stale text behind: once the new chunks are
 in, the chunks of each ingested file that it no longer has are deleted, and a chunk that
 moved within its file gets its new position. With ``prune``, the chunks of files no longer
-in the folder go too (the collection then mirrors the folder).
+in the folder go too (the collection then mirrors the folder). Each chunk records the folder
+it was ingested from (``folder``, its absolute path): chunks another folder brought, or that
+other tools added, are never touched.
 """
 
 from __future__ import annotations
@@ -40,10 +42,13 @@ class Piece:
     start: int
     end: int
     text: str
+    folder: str = ""
+    """The absolute path of the folder the source was ingested from."""
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {"source": self.source, "chunk": self.index, "start": self.start, "end": self.end}
+        return {"source": self.source, "chunk": self.index, "start": self.start, "end": self.end,
+                "folder": self.folder}
 
 
 @dataclass
@@ -105,6 +110,7 @@ def read_pieces(folder: Path, size: int, overlap: int) -> tuple[list[str], list[
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     pieces: list[Piece] = []
+    root = str(folder.resolve())
     for path in files:
         source = path.relative_to(folder).as_posix()
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -114,7 +120,7 @@ def read_pieces(folder: Path, size: int, overlap: int) -> tuple[list[str], list[
             cid = hashlib.sha256(f"{source}\x00{body}".encode()).hexdigest()
             if cid not in seen:  # the same text twice in one file is stored once
                 seen.add(cid)
-                pieces.append(Piece(cid, source, i, lo, hi, body))
+                pieces.append(Piece(cid, source, i, lo, hi, body, root))
     return [p.relative_to(folder).as_posix() for p in files], pieces
 
 
@@ -149,6 +155,9 @@ def ingest(
         raise ValidationError("batch must be at least 1")
     started = time.perf_counter()
     sources, pieces = read_pieces(folder, chunk_size, overlap)
+    if prune and not sources:
+        raise ValidationError(f"no .txt or .md files under {folder}: with --prune every chunk "
+                              "ingested from it would be deleted; nothing was changed")
     col = _target_collection(index, collection, embed_ref)
     report = IngestReport(collection, embedder.label, len(sources), len(pieces), sources=sources)
     dimension = index.info(collection).dimension
@@ -157,7 +166,8 @@ def ingest(
         dimension = _add_new(index, col, group, embedder, dimension, report)
         if progress is not None:
             progress(min(at + batch, len(pieces)), len(pieces))
-    _remove_stale(index, col, sources, {p.id for p in pieces}, prune, report)
+    root = str(folder.resolve())
+    _remove_stale(index, col, root, sources, {p.id for p in pieces}, prune, report)
     index.forget(collection)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -205,19 +215,18 @@ def _add_new(
 DELETE_BATCH = 1000
 
 
-def _remove_stale(index: Index, col: Any, sources: list[str], current: set[str], prune: bool,
-                  report: IngestReport) -> None:
-    """Delete the chunks of ``sources`` whose id is not in ``current`` (their file no longer
-    has that text); with ``prune``, every chunk not in ``current``."""
-    if prune:  # the collection mirrors the folder: whatever it does not have now goes
-        got = index.call(partial(col.get, include=[]), "listing chunks")
-        stale = [cid for cid in got["ids"] if cid not in current]
-    elif sources:
-        where = {"source": {"$in": sources}} if len(sources) > 1 else {"source": sources[0]}
-        got = index.call(partial(col.get, where=where, include=[]), "listing chunks")
-        stale = [cid for cid in got["ids"] if cid not in current]
-    else:
-        stale = []
+def _remove_stale(index: Index, col: Any, root: str, sources: list[str], current: set[str],
+                  prune: bool, report: IngestReport) -> None:
+    """Delete the chunks ingested from ``root`` whose id is not in ``current``: of the files in
+    ``sources`` (their text changed), and with ``prune`` of any file (gone from the folder).
+    Chunks without a ``folder`` (another tool's, or ingested before it was recorded) stay."""
+    if not prune and not sources:
+        return
+    where: dict[str, Any] = {"folder": root}
+    if not prune:
+        where = {"$and": [where, {"source": {"$in": sources}}]}
+    got = index.call(partial(col.get, where=where, include=[]), "listing chunks")
+    stale = [cid for cid in got["ids"] if cid not in current]
     for at in range(0, len(stale), DELETE_BATCH):
         part = stale[at : at + DELETE_BATCH]
         index.call(partial(col.delete, ids=part), f"deleting {len(part)} stale chunks")
