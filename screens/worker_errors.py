@@ -5,8 +5,9 @@ Screens run their slow work in thread workers that report back through
 failure it did not expect (a bug, or a handler that raised on the UI thread) ends the
 worker in the ERROR state, and with ``exit_on_error=False`` Textual says nothing: the
 screen just stops updating. :class:`ReportsWorkerErrors` turns that state into an error
-notification naming the work and the error (inert, secrets of the configured URLs
-scrubbed) and keeps the app running.
+notification naming the work and the error (inert; scrubbed of the configured URLs' secrets,
+of keys and passwords read from the keyring and of credential environment variables) and
+keeps the app running.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ else:
 def worker_error_text(worker: Worker[Any], settings: Any) -> str:
     """What a failed worker's notification says: the work (its method's name) and the error."""
     from workbench.config import scrub_secrets
+    from workbench.keys import known_secrets, redact
 
     error = worker.error
     what = (worker.name or "background work").replace("_", " ")
@@ -35,7 +37,7 @@ def worker_error_text(worker: Worker[Any], settings: Any) -> str:
     for url in (settings.database.url, getattr(settings.registry, "url", None)):
         if url:
             text = scrub_secrets(text, url)
-    return inert(text)
+    return inert(redact(text, known_secrets()))
 
 
 class ReportsWorkerErrors(_Host):

@@ -163,10 +163,19 @@ async def test_an_unexpected_failure_in_background_work_is_shown_and_the_app_goe
         assert app.is_running
 
 
-def test_a_failed_workers_text_has_no_secret_of_the_configured_urls() -> None:
+def test_a_failed_workers_text_has_no_secret_of_the_configured_urls(monkeypatch) -> None:
     from types import SimpleNamespace
 
+    from workbench.keys import remember
     from workbench.screens.worker_errors import worker_error_text
+
+    # The registry's password from the environment or the keyring is no part of its URL.
+    monkeypatch.setenv("PGPASSWORD", "pg-env-secret")
+    remember("from-the-keyring-9")
+    worker = SimpleNamespace(name="pull", error=OSError("auth pg-env-secret / from-the-keyring-9"))
+    settings = SimpleNamespace(database=SimpleNamespace(url="sqlite:///x.db"),
+                               registry=SimpleNamespace(url="postgresql+psycopg://ann@db/reg"))
+    assert worker_error_text(worker, settings) == "pull failed: OSError: auth *** / ***"  # type: ignore[arg-type]
 
     url = "postgresql+psycopg://ann:s3cret-pw@db.example/registry"
     settings = SimpleNamespace(database=SimpleNamespace(url="sqlite:///x.db"),

@@ -204,6 +204,7 @@ def get_key(provider: str, *, timeout_s: float = 3.0) -> tuple[str | None, str]:
     except KeyringUnavailable as exc:
         _log.debug("no key from the keyring for %s: %s", provider, exc)
         return None, "none"
+    remember(stored)
     return (stored, "keyring") if stored else (None, "none")
 
 
@@ -323,11 +324,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return re.sub(pattern, "***", text)
 
 
-_CREDENTIAL_VARS = re.compile(r"(_API_KEY|_AUTH_TOKEN|_ACCESS_TOKEN|_SECRET_KEY|_SECRET|_TOKEN)$")
+_CREDENTIAL_VARS = re.compile(
+    r"(_API_KEY|_AUTH_TOKEN|_ACCESS_TOKEN|_SECRET_KEY|_SECRET|_TOKEN|PASSWORD)$")
+_SEEN: set[str] = set()
+"""Secrets this process read from the keyring (never written anywhere)."""
+
+
+def remember(secret: str | None) -> None:
+    """Note a secret read from the keyring, so error text shown later is scrubbed of it."""
+    if secret:
+        _SEEN.add(secret)
+
+
+def known_secrets() -> list[str]:
+    """Every secret error text may hold: those read from the keyring by this process and the
+    credential-looking environment variables (``PGPASSWORD`` included)."""
+    return [*_SEEN, *environment_secrets()]
 
 
 def environment_secrets() -> list[str]:
-    """Values of credential-looking environment variables (``*_API_KEY``, ``*_TOKEN``...),
+    """Values of credential-looking environment variables (``*_API_KEY``, ``*_TOKEN``,
+    ``*PASSWORD``...),
     to scrub from error text: client libraries may send them without being asked."""
     return [
         value

@@ -103,6 +103,9 @@ def registry_url(settings: Settings, *, keyring_timeout_s: float = 3.0) -> str:
         return url
     if not stored:
         return url
+    from workbench.keys import remember
+
+    remember(stored)
     from sqlalchemy.engine import make_url
 
     return make_url(bare).set(password=stored).render_as_string(hide_password=False)

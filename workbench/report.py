@@ -378,7 +378,7 @@ def grader_figures(calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for call in calls:
         groups.setdefault((call["variant"], call["model"], call["grader"]), []).append(call)
     return [{"variant": variant, "model": model, "grader": grader, **_call_figures(group)}
-            for (variant, model, grader), group in groups.items()]
+            for (variant, model, grader), group in sorted(groups.items())]  # calls end in any order
 
 
 def _call_figures(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
