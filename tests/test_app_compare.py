@@ -239,10 +239,9 @@ async def test_the_chosen_theme_is_remembered(app_env: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         assert app.theme == "workbench-dark"
         await pilot.press("ctrl+p")
-        await opened(pilot, "CommandPalette")
-        await pilot.press(*"theme", "enter")  # Textual's theme picker
-        await pilot.pause(0.3)
-        await opened(pilot, "CommandPalette")
+        palette = await opened(pilot, "CommandPalette")
+        await pilot.press(*"theme", "enter")  # Textual's theme picker: another palette
+        await opened(pilot, "CommandPalette", after=palette)
         await pilot.press(*"workbench-light", "enter")
         await _until(pilot, lambda: app.theme == "workbench-light")
     again = scripted_app()

@@ -77,12 +77,13 @@ def _status(app) -> str:
     return str(app.screen.query_one("#status").render())
 
 
-async def _pick(pilot, option: str) -> None:
-    """Choose the option starting with ``option`` in the open Pick dialog."""
-    app = pilot.app
-    await opened(pilot, "Pick")
-    index = next(i for i, o in enumerate(app.screen.options) if o.startswith(option))
+async def _pick(pilot, option: str, after=None):
+    """Choose the option starting with ``option`` in the Pick dialog opening (not ``after``,
+    the one just answered); returns that dialog."""
+    dialog = await opened(pilot, "Pick", after=after)
+    index = next(i for i, o in enumerate(dialog.options) if o.startswith(option))
     await pilot.press(*["down"] * index, "enter")
+    return dialog
 
 
 async def _grid(pilot) -> None:
@@ -93,8 +94,8 @@ async def _grid(pilot) -> None:
 
 async def _judge(pilot, model: str, rubric: str, done: str = "judged ") -> str:
     await pilot.press("j")
-    await _pick(pilot, model)
-    await _pick(pilot, rubric)
+    first = await _pick(pilot, model)
+    await _pick(pilot, rubric, after=first)
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen"
                 and done in _status(pilot.app))
     return _status(pilot.app)
@@ -225,8 +226,8 @@ async def test_smollm2_judges_every_output_of_the_grid(tmp_path: Path, monkeypat
     async with app.run_test(size=(150, 45)) as pilot:
         await _grid(pilot)
         await pilot.press("j")
-        await _pick(pilot, "smollm2")
-        await _pick(pilot, "quality")
+        first = await _pick(pilot, "smollm2")
+        await _pick(pilot, "quality", after=first)
         await until(pilot, lambda: "judged " in _status(app), timeout_s=240)
         assert "judged 4 outputs with smollm2 on quality@1: 4 scored" in _status(app)
         rows = app.screen.report.rows

@@ -26,14 +26,17 @@ async def until(pilot: Any, condition: Callable[[], Any], timeout_s: float = 30.
     raise AssertionError(f"the app never reached the expected state; {_where(pilot.app)}")
 
 
-async def opened(pilot: Any, dialog: str, timeout_s: float = 30.0) -> None:
+async def opened(pilot: Any, dialog: str, timeout_s: float = 30.0, *, after: Any = None) -> Any:
     """Wait for the dialog named ``dialog`` to open with one of its widgets focused: keys sent
-    before the focus lands go to whatever else listens (the app's bindings) and are lost."""
+    before the focus lands go to whatever else listens (the app's bindings) and are lost.
+    ``after``: a dialog of the same kind that is closing (the new one must be another).
+    Returns the dialog."""
     app = pilot.app
 
     def ready() -> bool:
         focused = app.focused
-        return (type(app.screen).__name__ == dialog and focused is not None
-                and focused.screen is app.screen)
+        return (type(app.screen).__name__ == dialog and app.screen is not after
+                and focused is not None and focused.screen is app.screen)
 
     await until(pilot, ready, timeout_s)
+    return app.screen
