@@ -266,6 +266,8 @@ def _labels(connection: Connection, found: Snapshot, ids: dict[str, int]) -> Non
 
 
 def _datasets(connection: Connection, found: Snapshot, report: SyncReport) -> None:
+    # Locked before the outbox is read, as in _prompts: a save in flight is waited for.
+    connection.execute(select(D.c.id).order_by(D.c.id).with_for_update()).all()
     ours = set(connection.execute(select(O.c.key).where(
         O.c.kind == "dataset", O.c.state.in_((WAITING, CONFLICT)))).scalars())
     for name, data in found.datasets.items():

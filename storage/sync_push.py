@@ -186,7 +186,8 @@ def settle(connection: Connection, work: Batch, outcome: Outcome, report: SyncRe
         place(connection, "rubric", rubric_rows[name], final, [], f"rubric {name}", report)
     changed = set()  # datasets saved again while the push was on: they go next time
     for name, data in work.datasets.items():
-        now = connection.execute(select(D.c.updated_at).where(D.c.name == name)).scalar()
+        now = connection.execute(select(D.c.updated_at).where(D.c.name == name)
+                                 .with_for_update()).scalar()  # a save in flight is waited for
         if now is None or stamp(now) != stamp(data["updated_at"]):
             changed.add(name)
         if name in outcome.bases:

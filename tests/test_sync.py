@@ -603,11 +603,19 @@ def test_long_dataset_names_are_queued_on_postgresql(postgres_url: str) -> None:
     store.close()
 
 
-def test_a_store_on_postgresql_syncs_prompt_details(postgres_server, bob: Store) -> None:
+def test_a_store_on_postgresql_syncs_prompt_details_and_datasets(postgres_server,
+                                                                 bob: Store) -> None:
     local, registry = (open_store(postgres_server.new_database()) for _ in range(2))
     try:
         describe(local, "greet", "hello", "first", ["a"])
+        save_dataset(local, "cases", [Case({"n": 1})])
         push(local, registry)
+        assert pending(local).total == 0
+        pull(bob, registry)
+        save_dataset(bob, "cases", [Case({"n": 2})], replace=True)
+        push(bob, registry)
+        assert pull(local, registry).pulled["datasets"] == 1
+        assert get_dataset(local, "cases").cases[0].vars == {"n": 2}
         describe(local, "greet", "hello", "second", ["b"])
         assert push(local, registry).pushed["prompt details"] == 1
         pull(bob, registry)
