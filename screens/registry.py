@@ -156,7 +156,7 @@ class RegistryScreen(ReportsWorkerErrors, Screen[None]):
         lines = [f"protected labels: {', '.join(f'{k} ({RULES.get(v, v)})' for k, v in rules.items()) or 'none'}"]
         if not settings.registry.url:
             self.app.call_from_thread(self._show, "no registry: `workbench registry connect URL` links "
-                                      "this store to the team's", lines, False)
+                                      "this store to the team's registry", lines, False)
             return
         from workbench.registry_link import registry_url, status
 

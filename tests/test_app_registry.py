@@ -33,6 +33,8 @@ async def test_the_registry_screen(tmp_path: Path, monkeypatch) -> None:  # type
         await until(pilot, lambda: type(app.screen).__name__ == "RegistryScreen"
                     and app.screen.query_one("#audit", DataTable).row_count == 2
                     and "no registry" in _text(app, "#connection"))
+        assert _text(app, "#connection") == ("no registry: `workbench registry connect URL` links "
+                                             "this store to the team's registry")
         rows = [[str(c) for c in app.screen.query_one("#audit", DataTable).get_row_at(i)] for i in range(2)]
         assert rows[1][1:7] == ["approval", "greet", "approved", "-", "1", "ann"]
         assert rows[1][7] == "fine [red]really[/red]"  # inert
