@@ -92,7 +92,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("question_mark", "help", "Help"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit", show=False),  # ^q Quit is in the bar already
     ]
     COLUMNS = (("when", 20), ("status", 11), ("prompt", 18), ("model", 16), ("TTFT", 7),
                ("out", 5), ("cost", 7), ("cache", 5))

@@ -41,7 +41,7 @@ class PromptsScreen(ReportsWorkerErrors, Screen[None]):
         Binding("t", "datasets", "Datasets"),
         Binding("r", "refresh", "Refresh"),
         Binding("escape", "clear_search", "Clear search", show=False),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit", show=False),  # ^q Quit is in the bar already
     ]
 
     app: WorkbenchApp
