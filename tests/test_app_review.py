@@ -43,7 +43,8 @@ def _setup(tmp_path: Path, monkeypatch, rubric: Rubric = RUBRIC, cases: int = 20
 _until = until
 
 
-async def _review(app, pilot, first: str, second: str) -> None:
+async def _open_review(app, pilot):
+    """Run the grid over the first dataset, then open its review with the first rubric."""
     await pilot.press("f3", "ctrl+g")
     await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
@@ -52,7 +53,11 @@ async def _review(app, pilot, first: str, second: str) -> None:
     await opened(pilot, "Pick", 120.0)
     await pilot.press("enter")
     await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
-    review = app.screen
+    return app.screen
+
+
+async def _review(app, pilot, first: str, second: str) -> None:
+    review = await _open_review(app, pilot)
     assert len(review.order) == 40
     seen_names = set()
     for _ in range(40):
@@ -87,15 +92,7 @@ async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> No
     app = make_app(load_settings(), engine_options={
         "backend_classes": {"scripted": ScriptedBackend}, "clock": StepClock()})
     async with app.run_test(size=(150, 40)) as pilot:
-        await pilot.press("f3", "ctrl+g")
-        await opened(pilot, "Pick", 120.0)
-        await pilot.press("enter")
-        await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
-        await pilot.press("v")
-        await opened(pilot, "Pick", 120.0)
-        await pilot.press("enter")
-        await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
-        review = app.screen
+        review = await _open_review(app, pilot)
         # The grid re-ran from the cache: the same outputs, so tester's scores count.
         await _until(pilot, lambda: review.others)
         for i in range(40):
@@ -107,15 +104,7 @@ async def test_blind_review_of_a_20_case_grid(tmp_path: Path, monkeypatch) -> No
 async def _score_by_variant(app, pilot, scores: dict[str, list[int]], outputs: int) -> str:
     """Run the grid, open the blind review and give each output the scores of its variant
     (one per judged criterion, top to bottom); the summary once every output is scored."""
-    await pilot.press("f3", "ctrl+g")
-    await opened(pilot, "Pick", 120.0)
-    await pilot.press("enter")
-    await _until(pilot, lambda: getattr(app.screen, "report", None) is not None)
-    await pilot.press("v")
-    await opened(pilot, "Pick", 120.0)
-    await pilot.press("enter")
-    await _until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen")
-    review = app.screen
+    review = await _open_review(app, pilot)
     assert len(review.order) == outputs
     for _ in range(outputs):
         given = scores[review.current().variant]  # the test peeks; the reviewer cannot
