@@ -70,6 +70,9 @@ def test_commit_show_log_label_render(prompt_file: Path, any_db: str) -> None:
                                         "the messages and parameters equal greet@1)")
     [listed] = json.loads(run("prompts", "list", "--json").stdout)
     assert listed["description"] == "Greets anyone" and listed["latest"] == 1
+    prompt_file.write_text(PROMPT.replace("[demo, greeting]", "[demo]"))
+    tagged = json.loads(run("prompts", "commit", str(prompt_file), "-m", "tags", "--json").stdout)
+    assert (tagged["created"], tagged["described"], tagged["version"]) == (False, True, 1)
 
     prompt_file.write_text(PROMPT.replace("terse", "kind"))
     assert run("prompts", "commit", str(prompt_file), "-m", "kinder").stdout.strip() == "greet@2"
