@@ -3,13 +3,13 @@
 The judge is asked for JSON of the rubric's shape. On llama.cpp the answer is constrained
 by a grammar built from that JSON Schema; hosted models get the schema as their
 ``response_format``, and a provider that refuses it (HTTP 400 naming ``response_format`` or
-``json_schema``) is asked once more in JSON mode (``{"type": "json_object"}``): the prompt
-spells out the shape, and the answer is checked all the same. The engine then remembers
-that model's refusal, and its later judgements go straight to JSON mode. The refused call
-is recorded as a failed run of its own; a verdict's latency is its answer's. The answer is then checked (every judged criterion, an integer in
-its range): one that still does not parse is recorded as a judge error with the raw text,
-never as a score. The judge's own call is a run like any other, so its latency and cost
-are kept apart from the judged run's.
+``json_schema``) is asked once more in JSON mode (``{"type": "json_object"}``: the prompt
+spells out the shape). The engine then remembers that model's refusal, and its later
+judgements go straight to JSON mode; the refused call is recorded as a failed run of its
+own, and a verdict's latency is its answer's. Every answer is checked (every judged
+criterion, an integer in its range): one that does not parse is recorded as a judge error
+with the raw text, never as a score. The judge's own call is a run like any other, so its
+latency and cost are kept apart from the judged run's.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from weakref import WeakKeyDictionary
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from workbench.engine import Engine
 from workbench.models import ModelSpec
