@@ -89,7 +89,7 @@ def registry_url(settings: Settings, *, keyring_timeout_s: float = 3.0) -> str:
     """
     import os
 
-    from workbench.keys import KeyringUnavailable, _call
+    from workbench.keys import KeyringUnavailable, _call, remember
 
     url = settings.registry.url
     if not url:
@@ -103,8 +103,6 @@ def registry_url(settings: Settings, *, keyring_timeout_s: float = 3.0) -> str:
         return url
     if not stored:
         return url
-    from workbench.keys import remember
-
     remember(stored)
     from sqlalchemy.engine import make_url
 
