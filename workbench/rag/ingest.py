@@ -145,8 +145,8 @@ def ingest(
     folder). ``progress(done, total)`` follows the chunks.
 
     Raises:
-        ValidationError: the index is read-only, or the collection was built with another
-            embedding model.
+        ValidationError: the index is read-only, the collection was built with another
+            embedding model, or ``prune`` was asked of a folder with no text files.
         DimensionMismatchError: the model's vectors do not fit the collection.
     """
     if not index.writable:
